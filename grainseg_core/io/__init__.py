@@ -1,0 +1,67 @@
+"""Image and annotation input/output.
+
+Images: :func:`read_image` (PNG, JPEG, BMP, TIFF as gray, native bit depth, pixel size
+from SEM metadata), :func:`normalize_image` (the one normalisation step), writers for
+masks, labels and images. Annotations: Aachen-Heerlen polygon CSV, COCO JSON, polygons
+to masks and back. EBSD maps live in :mod:`grainseg_core.io.ebsd` (imported on its own).
+"""
+
+from __future__ import annotations
+
+from grainseg_core.io.annotations import (
+    CSV_COLUMNS,
+    MASK_MODES,
+    AnnotationSet,
+    ImageAnnotations,
+    Polygon,
+    RowProblem,
+    annotation_masks,
+    image_base_name,
+    mask_to_polygons,
+    polygon_centroid,
+    polygons_to_mask,
+    read_coco_polygons,
+    read_polygon_csv,
+    write_polygon_csv,
+)
+from grainseg_core.io.images import (
+    LUMA_BT709,
+    MIN_IMAGE_SIDE,
+    NORMALIZE_METHODS,
+    SUPPORTED_FORMATS,
+    ImageMeta,
+    normalize_image,
+    read_image,
+    write_image,
+    write_labels,
+    write_mask,
+)
+
+__all__ = [
+    # images
+    "ImageMeta",
+    "read_image",
+    "normalize_image",
+    "write_mask",
+    "write_labels",
+    "write_image",
+    "NORMALIZE_METHODS",
+    "SUPPORTED_FORMATS",
+    "MIN_IMAGE_SIDE",
+    "LUMA_BT709",
+    # annotations
+    "Polygon",
+    "ImageAnnotations",
+    "AnnotationSet",
+    "RowProblem",
+    "CSV_COLUMNS",
+    "MASK_MODES",
+    "image_base_name",
+    "polygon_centroid",
+    "read_polygon_csv",
+    "write_polygon_csv",
+    "read_coco_polygons",
+    "polygons_to_mask",
+    "annotation_masks",
+    "mask_to_polygons",
+]
