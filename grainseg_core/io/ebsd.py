@@ -411,8 +411,9 @@ def _load_orix(path: Path, fmt: str):
                 f"{path.name}: unknown phase symmetry in the header ({exc}); "
                 "fix the phase's point group (e.g. 'm-3m', '6/mmm')."
             ) from exc
+        label = {"ang": ".ang", "ctf": ".ctf", "hdf5": "HDF5 (orix, EMsoft or Bruker h5ebsd)"}[fmt]
         raise EBSDError(
-            f"{path.name} could not be read as a {fmt} EBSD map ({type(exc).__name__}: {exc}); "
+            f"{path.name} could not be read as an EBSD map in {label} format ({type(exc).__name__}: {exc}); "
             "check that the file is an EBSD export of that format and is complete."
         ) from exc
 
@@ -444,7 +445,15 @@ def _read_with_orix(path: Path, fmt: str) -> EBSDMap:
     phase_id[valid] = phase_flat[grid_index[valid]]
     for key, values in props.items():
         quality[key][valid] = values[grid_index[valid]]
-    return EBSDMap(quats, phase_id, phases, steps, quality, metadata)
+    return _build(path, lambda: EBSDMap(quats, phase_id, phases, steps, quality, metadata))
+
+
+def _build(path: Path, make) -> EBSDMap:
+    """Run ``make()`` and prefix the file name to a validation error."""
+    try:
+        return make()
+    except EBSDError as exc:
+        raise EBSDError(f"{path.name}: {exc}") from exc
 
 
 def _phases_from_orix(path: Path, xmap, phase_flat: np.ndarray) -> tuple[dict[int, EBSDPhase], np.ndarray]:
@@ -480,20 +489,27 @@ def _header_step(path: Path, header: dict[str, str], key: str) -> float:
 
 def _square_grid(path: Path, xmap, unit_scale: float) -> tuple[np.ndarray, tuple[int, int], tuple[float, float]]:
     """Flat-point index per grid pixel (-1 = no point), shape and (row, col) step."""
+    # orix drops a coordinate axis whose values are all equal (x/y become None).
+    if xmap.size > 1 and (len(xmap.shape) == 0 or (xmap.x is None and xmap.y is None)):
+        raise EBSDError(
+            f"{path.name}: missing step size: all {xmap.size} points have the same x/y coordinates, "
+            "so neither the step nor the grid can be known; export the map with coordinates."
+        )
     shape = tuple(int(s) for s in xmap.shape)
     if len(shape) == 1:
-        shape = (1, shape[0])
+        # A one-line map: orix keeps only the varying axis.
+        shape = (shape[0], 1) if xmap.x is None else (1, shape[0])
     if len(shape) != 2:
         raise EBSDError(f"{path.name}: expected a 2-D map; orix found shape {shape}.")
     try:
-        rows = np.asarray(xmap.row, dtype=np.int64).ravel() if xmap.row is not None else np.zeros(xmap.size, int)
-        cols = np.asarray(xmap.col, dtype=np.int64).ravel()
+        rows = np.zeros(xmap.size, np.int64) if shape[0] == 1 else np.asarray(xmap.row, np.int64).ravel()
+        cols = np.zeros(xmap.size, np.int64) if shape[1] == 1 else np.asarray(xmap.col, np.int64).ravel()
     except (IndexError, ValueError, TypeError) as exc:
         raise EBSDError(
             f"{path.name}: the x/y coordinates do not form a regular grid ({exc}); "
             "missing step size or coordinates in the file."
         ) from exc
-    if len(cols) != xmap.size or (rows.size and (rows.max() >= shape[0] or cols.max() >= shape[1])):
+    if len(cols) != xmap.size or len(rows) != xmap.size or rows.max() >= shape[0] or cols.max() >= shape[1]:
         raise EBSDError(f"{path.name}: the x/y coordinates do not form a regular {shape} grid.")
     dy = float(xmap.dy) * unit_scale if shape[0] > 1 else math.nan
     dx = float(xmap.dx) * unit_scale if shape[1] > 1 else math.nan
@@ -548,6 +564,11 @@ def _read_oxford_binary(path: Path) -> EBSDMap:
             raise EBSDError(f"{cpr.name}: missing step size ({key} in [Job]); fix the .cpr header.") from exc
         raise EBSDError(f"{cpr.name} is not a valid Oxford .cpr header: missing key {key!r}.") from exc
     except Exception as exc:  # noqa: BLE001 - DefDAP raises many types on malformed files
+        if "laue group" in str(exc).lower():
+            raise EBSDError(
+                f"{cpr.name}: unknown phase symmetry ({exc}); known Oxford LaueGroup codes are "
+                f"{sorted(_OXFORD_LAUE_GROUPS)} (11 = m-3m)."
+            ) from exc
         raise EBSDError(
             f"{cpr.name}/{crc.name} could not be read as an Oxford binary EBSD map "
             f"({type(exc).__name__}: {exc}); check that both files come from the same export."
@@ -582,4 +603,4 @@ def _read_oxford_binary(path: Path) -> EBSDMap:
         "grid": "SqrGrid",
         "acquisition_rotation_quat": acq,
     }
-    return EBSDMap.from_euler(euler, phase_id, phases, step, quality=quality, metadata=metadata)
+    return _build(cpr, lambda: EBSDMap.from_euler(euler, phase_id, phases, step, quality=quality, metadata=metadata))
