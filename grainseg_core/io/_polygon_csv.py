@@ -133,15 +133,16 @@ def _diagnose_polygon(cell: str) -> np.ndarray:
     pairs: list[tuple[float, float]] = []
     position = 0
     for k, match in enumerate(_GROUP.finditer(inner), start=1):
-        gap = inner[position : match.start()]
-        if gap.strip() not in ("", ","):
+        stray = inner[position : match.start()].strip().strip(",").strip()
+        if stray or (k > 1 and "," not in inner[position : match.start()]):
             raise _CellError(
-                "polygon", f"unexpected text '{gap.strip()[:30]}' before vertex {k}; "
+                "polygon", f"unexpected text '{stray[:30] or ' '}' before vertex {k} (a missing "
+                "comma?); "
                 "expected '[(x, y), (x, y), ...]'"
             )
         pairs.append(_parse_pair(match.group(1), "polygon", f"vertex {k}"))
         position = match.end()
-    tail = inner[position:].strip()
+    tail = inner[position:].strip().lstrip(",").strip()
     if tail not in ("", ","):
         raise _CellError(
             "polygon", f"unexpected text '{tail[:30]}' after vertex {len(pairs)} "
