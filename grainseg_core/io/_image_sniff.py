@@ -25,8 +25,8 @@ _SUPPORTED_MAGIC: tuple[tuple[bytes, str], ...] = (
 
 _UNSUPPORTED_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"%PDF", "a PDF document"),
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image (possibly an animation)"),
+    (b"GIF87a", "a GIF image or animation"),
+    (b"GIF89a", "a GIF image or animation"),
     (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
     (b"\xff\x4f\xff\x51", "a JPEG 2000 codestream"),
     (b"PK\x03\x04", "a ZIP archive"),
