@@ -31,7 +31,8 @@ import torch
 from torch.utils.data import Dataset
 
 from grainseg_core.augment import AugmentConfig, augment_pair
-from grainseg_core.errors import DatasetError, GrainsegWarning, InputError
+from grainseg_core.errors import DatasetError, GrainsegWarning, InputError, unknown_name_error
+from grainseg_core.io import NORMALIZE_METHODS, normalize_image
 from grainseg_core.patching import MANIFEST_NAME, Manifest, PatchRecord, read_manifest
 
 __all__ = ["GrainDataset", "DatasetSummary", "list_datasets", "seed_worker", "load_patch"]
@@ -39,24 +40,7 @@ __all__ = ["GrainDataset", "DatasetSummary", "list_datasets", "seed_worker", "lo
 
 def _normalize(image: np.ndarray, method: str) -> np.ndarray:
     """The one documented normalisation of grainseg, to float32 [0, 1]."""
-    try:
-        from grainseg_core.io import normalize_image
-    except ImportError:  # io's image half is not there yet: same idea, percentiles 1-99
-        return _fallback_normalize(image, method)
-    return np.asarray(normalize_image(image, method=method), dtype=np.float32)
-
-
-def _fallback_normalize(image: np.ndarray, method: str) -> np.ndarray:
-    img = image.astype(np.float32)
-    if method == "percentile":
-        lo, hi = np.percentile(img, (1.0, 99.0))
-    elif method == "minmax":
-        lo, hi = float(img.min()), float(img.max())
-    else:
-        raise InputError(f"unknown normalisation method {method!r}; use 'percentile' or 'minmax'.")
-    if hi <= lo:
-        return np.zeros_like(img)
-    return np.clip((img - lo) / (hi - lo), 0.0, 1.0)
+    return normalize_image(image, method=method)
 
 
 def load_patch(path: str | os.PathLike, *, kind: Literal["image", "label"] = "image") -> np.ndarray:
@@ -189,6 +173,10 @@ class GrainDataset(Dataset):
             raise InputError(f"seed must be a non-negative integer; got {seed!r}.")
         self.seed = int(seed)
         self.normalize = normalize or self.manifest.config.normalize
+        if self.normalize not in NORMALIZE_METHODS:
+            raise unknown_name_error(
+                "normalisation method", str(self.normalize), NORMALIZE_METHODS, InputError
+            )
         self.epoch = 0
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
 

@@ -12,7 +12,7 @@ import pytest
 import tifffile
 from skimage.segmentation import find_boundaries
 
-from grainseg_core.errors import ConfigError, DatasetError, InputError
+from grainseg_core.errors import ConfigError, DatasetError, ImageReadError, InputError
 from grainseg_core.patching import (
     FORMAT_VERSION,
     MANIFEST_NAME,
@@ -102,32 +102,42 @@ def test_image_pair_validation(kwargs, error, match):
 
 def test_pair_from_arrays_turns_rgb_to_gray_and_records_provenance(tmp_path):
     rgb = np.zeros((16, 20, 3), np.uint8)
-    rgb[..., 0] = 100  # pure red -> 0.299 * 100
+    rgb[..., 0] = 100  # pure red -> BT.709 luma 0.2126 * 100, as io.read_image
     pair = pair_from_arrays(rgb, np.ones((16, 20)), name="ebsd1", source={"path": tmp_path})
     assert pair.image.shape == (16, 20) and pair.image.dtype == np.uint8
-    assert int(pair.image[0, 0]) == 30
+    assert int(pair.image[0, 0]) == 21
+    gray_rgb = np.repeat(np.arange(16 * 20, dtype=np.uint16).reshape(16, 20, 1), 3, axis=2)
+    assert np.array_equal(pair_from_arrays(gray_rgb, np.ones((16, 20)), name="g").image, gray_rgb[..., 0])
     assert pair.source == {"kind": "arrays", "path": str(tmp_path)}
+
+
+def _big(values: np.ndarray) -> np.ndarray:
+    """Each value as an 8 x 8 block (io.read_image refuses images under 8 x 8)."""
+    return np.kron(values, np.ones((8, 8), values.dtype))
+
+
+def _small(mask: np.ndarray) -> list:
+    return mask[::8, ::8].tolist()
 
 
 def test_read_label_file_polarity_threshold_and_scales(tmp_path):
     values = np.array([[0, 127, 128, 255]], np.uint8)
-    path = write_png(tmp_path / "a.png", values)
-    assert read_label_file(path).tolist() == [[False, False, True, True]]
-    assert read_label_file(path, foreground="black").tolist() == [[True, True, False, False]]
-    assert read_label_file(path, threshold=100).tolist() == [[False, True, True, True]]
-    # 0/1 masks are read as 0/255; 16-bit masks on the 8-bit scale; colour is averaged.
-    assert read_label_file(write_png(tmp_path / "b.png", np.array([[0, 1]], np.uint8))).tolist() == [
-        [False, True]
-    ]
+    path = write_png(tmp_path / "a.png", _big(values))
+    assert _small(read_label_file(path)) == [[False, False, True, True]]
+    assert _small(read_label_file(path, foreground="black")) == [[True, True, False, False]]
+    assert _small(read_label_file(path, threshold=100)) == [[False, True, True, True]]
+    # 0/1 masks are read as 0/255; 16-bit masks on the 8-bit scale; colour via luma.
+    zero_one = write_png(tmp_path / "b.png", _big(np.array([[0, 1]], np.uint8)))
+    assert _small(read_label_file(zero_one)) == [[False, True]]
     sixteen = np.array([[0, 30000, 40000, 65535]], np.uint16)
-    assert read_label_file(write_png(tmp_path / "c.png", sixteen)).tolist() == [
+    assert _small(read_label_file(write_png(tmp_path / "c.png", _big(sixteen)))) == [
         [False, False, True, True]
     ]
-    tifffile.imwrite(tmp_path / "d.tif", np.array([[0.0, 0.9]], np.float32))
-    assert read_label_file(tmp_path / "d.tif").tolist() == [[False, True]]
-    colour = np.zeros((1, 2, 3), np.uint8)
-    colour[0, 1] = 255
-    assert read_label_file(write_png(tmp_path / "e.png", colour)).tolist() == [[False, True]]
+    tifffile.imwrite(tmp_path / "d.tif", _big(np.array([[0.0, 0.9]], np.float32)))
+    assert _small(read_label_file(tmp_path / "d.tif")) == [[False, True]]
+    colour = np.zeros((8, 16, 3), np.uint8)
+    colour[:, 8:] = 255
+    assert _small(read_label_file(write_png(tmp_path / "e.png", colour))) == [[False, True]]
 
 
 @pytest.mark.parametrize(
@@ -135,16 +145,16 @@ def test_read_label_file_polarity_threshold_and_scales(tmp_path):
     [({"foreground": "red"}, "'white' or 'black'"), ({"threshold": 0}, r"\(0, 255\]")],
 )
 def test_read_label_file_validation(tmp_path, kwargs, match):
-    path = write_png(tmp_path / "a.png", np.zeros((2, 2), np.uint8))
+    path = write_png(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
     with pytest.raises(InputError, match=match):
         read_label_file(path, **kwargs)
 
 
 def test_read_label_file_missing_and_corrupt(tmp_path):
-    with pytest.raises(DatasetError, match="does not exist"):
+    with pytest.raises(ImageReadError, match="does not exist"):
         read_label_file(tmp_path / "none.png")
     (tmp_path / "bad.png").write_bytes(b"not an image")
-    with pytest.raises(DatasetError, match="could not be decoded"):
+    with pytest.raises(ImageReadError, match="bad.png"):
         read_label_file(tmp_path / "bad.png")
 
 
