@@ -134,12 +134,38 @@ def _empty_table() -> pd.DataFrame:
     return pd.DataFrame({c: np.empty(0, dtype=dtypes[c]) for c in GRAIN_TABLE_COLUMNS})
 
 
-def _crofton_counts(labels: np.ndarray, n_bins: int) -> np.ndarray:
+def _row_runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split every row into runs of equal label; return (label, row, first col, last col).
+
+    Grains are measured from their runs rather than their pixels: a grain of
+    diameter d has ~d runs for ~d**2 pixels, so the per-grain sums below touch
+    far fewer elements. Runs of label 0 are dropped.
+    """
+    m, n = labels.shape
+    flat = np.ravel(labels)
+    change = np.empty(flat.size, dtype=bool)
+    change[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=change[1:])
+    change[::n] = True  # every row starts a run
+    starts = np.flatnonzero(change)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:] - 1
+    ends[-1] = flat.size - 1
+    lab = flat[starts]
+    keep = lab != 0
+    starts, ends, lab = starts[keep], ends[keep], lab[keep].astype(np.intp)
+    row = starts // n
+    return lab, row, starts - row * n, ends - row * n
+
+
+def _crofton_counts(labels: np.ndarray, n_runs: np.ndarray, n_bins: int) -> np.ndarray:
     """Return the weighted outline-crossing counts per label (length ``n_bins``)."""
-    padded = np.pad(labels, 1)  # the frame counts as outside every grain
+    # Horizontal crossings: each run is bounded by another label (or the frame) on both sides.
+    total = 2.0 * n_runs.astype(np.float64)
+    padded = np.zeros((labels.shape[0] + 2, labels.shape[1] + 2), dtype=labels.dtype)
+    padded[1:-1, 1:-1] = labels  # the frame counts as outside every grain
     m, n = padded.shape
-    total = np.zeros(n_bins, dtype=np.float64)
-    for d_row, d_col, spacing in _CROFTON_OFFSETS:
+    for d_row, d_col, spacing in _CROFTON_OFFSETS[1:]:
         if d_col >= 0:
             a = padded[: m - d_row, : n - d_col]
             b = padded[d_row:, d_col:]
@@ -152,6 +178,11 @@ def _crofton_counts(labels: np.ndarray, n_bins: int) -> np.ndarray:
             total += spacing * np.bincount(side, minlength=n_bins)[:n_bins]
     total[0] = 0.0
     return total
+
+
+def _sum_squares(k: np.ndarray) -> np.ndarray:
+    """sum(x**2 for x in 1..k), valid as a polynomial for any integer k (float64)."""
+    return k * (k + 1.0) * (2.0 * k + 1.0) / 6.0
 
 
 def grain_table(
@@ -212,27 +243,37 @@ def grain_table(
         if present[0] != 0:
             present = np.concatenate([[0], present])
             inverse = inverse + 1
-        compact = inverse.reshape(labels.shape).astype(np.int64)
+        compact = inverse.reshape(labels.shape).astype(np.int32)
     else:
         present = None
-        compact = labels.astype(np.intp, copy=False)
+        compact = labels
     n_bins = int(compact.max()) + 1
 
-    rows, cols = np.nonzero(compact)
-    lab = compact[rows, cols]
-    area = np.bincount(lab, minlength=n_bins)
+    lab, row_i, first_i, last_i = _row_runs(compact)
+    row, first, last = row_i.astype(np.float64), first_i.astype(np.float64), last_i.astype(np.float64)
+    n_runs = np.bincount(lab, minlength=n_bins)
+    length = last - first + 1.0
+    area = np.bincount(lab, weights=length, minlength=n_bins)
     keep = np.flatnonzero(area)
     keep = keep[keep > 0]
-    area_f = area.astype(np.float64)
-    safe = np.maximum(area_f, 1.0)
-    c_row = np.bincount(lab, weights=rows, minlength=n_bins) / safe
-    c_col = np.bincount(lab, weights=cols, minlength=n_bins) / safe
-    # Second pass on centred coordinates: no cancellation for grains far from the origin.
-    dr = rows - c_row[lab]
-    dc = cols - c_col[lab]
-    var_r = np.bincount(lab, weights=dr * dr, minlength=n_bins) / safe
-    var_c = np.bincount(lab, weights=dc * dc, minlength=n_bins) / safe
-    cov = np.bincount(lab, weights=dr * dc, minlength=n_bins) / safe
+    safe = np.maximum(area, 1.0)
+    # Pass 1: centroids (exact integer sums in float64).
+    c_row = np.bincount(lab, weights=length * row, minlength=n_bins) / safe
+    c_col = np.bincount(lab, weights=0.5 * length * (first + last), minlength=n_bins) / safe
+    # Pass 2: second moments about each grain's rounded centroid (no cancellation).
+    y = row - np.floor(c_row)[lab]
+    ref = np.floor(c_col)[lab]
+    x0, x1 = first - ref, last - ref
+    sx = 0.5 * length * (x0 + x1)
+    sxx = _sum_squares(x1) - _sum_squares(x0 - 1.0)
+    m_y = c_row - np.floor(c_row)
+    m_x = c_col - np.floor(c_col)
+    var_r = np.bincount(lab, weights=length * y * y, minlength=n_bins) / safe - m_y**2
+    var_c = np.bincount(lab, weights=sxx, minlength=n_bins) / safe - m_x**2
+    cov = np.bincount(lab, weights=y * sx, minlength=n_bins) / safe - m_y * m_x
+    var_r, var_c = np.maximum(var_r, 0.0), np.maximum(var_c, 0.0)
+    area_f = area
+    area = np.rint(area).astype(np.int64)
 
     half_trace = 0.5 * (var_r + var_c)
     radius = np.sqrt((0.5 * (var_r - var_c)) ** 2 + cov**2)
@@ -248,7 +289,7 @@ def grain_table(
     touches = np.zeros(n_bins, dtype=bool)
     touches[frame] = True
 
-    perimeter = (math.pi / 8.0) * _crofton_counts(compact, n_bins)
+    perimeter = (math.pi / 8.0) * _crofton_counts(compact, n_runs, n_bins)
 
     k = keep
     ecd = np.sqrt(4.0 * area_f[k] / math.pi)
