@@ -59,6 +59,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -114,6 +115,10 @@ __all__ = [
     "FORMAT_VERSION",
     "SPLIT_METHODS",
 ]
+
+
+# Threads that encode and write patch files during an export.
+_WRITE_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 # --------------------------------------------------------------------------------------
@@ -424,6 +429,58 @@ def export_dataset(
     return manifest
 
 
+def _cut_source(
+    pair: ImagePair, cfg: PatchConfig, out: Path, pool: ThreadPoolExecutor
+) -> tuple[SourceInfo, list[dict[str, Any]], int]:
+    """Preprocess, cut and write one source; return its info, patch records, grid columns."""
+    image = preprocess_image(pair.image, cfg)
+    rows, cols = patch_grid(image.shape, size=cfg.size, stride=cfg.stride, remainder=cfg.remainder)
+    coords, fractions = _grid_fractions(pair.label, rows, cols, cfg.size)
+    keep = fractions >= cfg.min_label_fraction
+    col_index = {int(c): j for j, c in enumerate(cols.tolist())}
+    stem = _safe_name(pair.name)
+    records: list[dict[str, Any]] = []
+    jobs: list[tuple[Path, np.ndarray]] = []
+    for i in np.flatnonzero(keep):
+        row, col = int(coords[i, 0]), int(coords[i, 1])
+        pid = f"{stem}_r{row:05d}_c{col:05d}"
+        # Slices, not a stacked copy: overlapping grids would multiply the memory.
+        patch = np.ascontiguousarray(image[row : row + cfg.size, col : col + cfg.size])
+        label = pair.label[row : row + cfg.size, col : col + cfg.size]
+        ext = ".tif" if patch.dtype == np.float32 else ".png"
+        jobs.append((out / "images" / f"{pid}{ext}", patch))
+        jobs.append((out / "labels" / f"{pid}.png", label.astype(np.uint8) * np.uint8(255)))
+        records.append(
+            {
+                "id": pid,
+                "source": pair.name,
+                "row": row,
+                "col": col,
+                "column": col_index[col],
+                "size": cfg.size,
+                "image": f"images/{pid}{ext}",
+                "label": f"labels/{pid}.png",
+                "label_fraction": float(fractions[i]),
+                "sha1": hashlib.sha1(patch.tobytes()).hexdigest(),
+            }
+        )
+    # PNG encoding and file writes release the GIL: a few threads overlap them.
+    for _ in pool.map(_encode_job, jobs):
+        pass
+    info = SourceInfo(
+        name=pair.name,
+        group=pair.group,
+        shape=pair.shape,
+        dtype=str(image.dtype),
+        pixel_size_um=pair.pixel_size_um,
+        label_fraction=float(pair.label.mean()),
+        n_patches=int(keep.sum()),
+        n_filtered=int((~keep).sum()),
+        provenance=dict(pair.source),
+    )
+    return info, records, int(cols.size)
+
+
 def _export(
     items: list[ImagePair], out: Path, cfg: PatchConfig, progress: ProgressCallback | None
 ) -> Manifest:
@@ -435,60 +492,19 @@ def _export(
     groups: list[str] = []
     n_columns: dict[str, int] = {}
     total = len(items)
-    for done, pair in enumerate(items, start=1):
-        image = preprocess_image(pair.image, cfg)
-        rows, cols = patch_grid(
-            image.shape, size=cfg.size, stride=cfg.stride, remainder=cfg.remainder
-        )
-        if rows.size == 0 or cols.size == 0:
-            warnings.append(
-                f"image '{pair.name}' (shape {pair.shape}) is smaller than one "
-                f"{cfg.size}x{cfg.size} patch and gave no patches."
-            )
-        coords, fractions = _grid_fractions(pair.label, rows, cols, cfg.size)
-        keep = fractions >= cfg.min_label_fraction
-        col_index = {int(c): j for j, c in enumerate(cols.tolist())}
-        n_columns[pair.name] = int(cols.size)
-        stem = _safe_name(pair.name)
-        for i in np.flatnonzero(keep):
-            row, col = int(coords[i, 0]), int(coords[i, 1])
-            pid = f"{stem}_r{row:05d}_c{col:05d}"
-            # Slices, not a stacked copy: overlapping grids would multiply the memory.
-            patch = np.ascontiguousarray(image[row : row + cfg.size, col : col + cfg.size])
-            label = pair.label[row : row + cfg.size, col : col + cfg.size]
-            ext = ".tif" if patch.dtype == np.float32 else ".png"
-            _encode(out / "images" / f"{pid}{ext}", patch)
-            _encode(out / "labels" / f"{pid}.png", label.astype(np.uint8) * np.uint8(255))
-            records.append(
-                {
-                    "id": pid,
-                    "source": pair.name,
-                    "row": row,
-                    "col": col,
-                    "column": col_index[col],
-                    "size": cfg.size,
-                    "image": f"images/{pid}{ext}",
-                    "label": f"labels/{pid}.png",
-                    "label_fraction": float(fractions[i]),
-                    "sha1": hashlib.sha1(patch.tobytes()).hexdigest(),
-                }
-            )
-            groups.append(pair.group)
-        sources.append(
-            SourceInfo(
-                name=pair.name,
-                group=pair.group,
-                shape=pair.shape,
-                dtype=str(image.dtype),
-                pixel_size_um=pair.pixel_size_um,
-                label_fraction=float(pair.label.mean()),
-                n_patches=int(keep.sum()),
-                n_filtered=int((~keep).sum()),
-                provenance=dict(pair.source),
-            )
-        )
-        if progress is not None:
-            progress(done, total)
+    with ThreadPoolExecutor(max_workers=_WRITE_THREADS) as pool:
+        for done, pair in enumerate(items, start=1):
+            info, recs, n_columns[pair.name] = _cut_source(pair, cfg, out, pool)
+            if info.n_patches + info.n_filtered == 0:
+                warnings.append(
+                    f"image '{pair.name}' (shape {pair.shape}) is smaller than one "
+                    f"{cfg.size}x{cfg.size} patch and gave no patches."
+                )
+            sources.append(info)
+            records.extend(recs)
+            groups.extend([pair.group] * len(recs))
+            if progress is not None:
+                progress(done, total)
 
     if not records:
         raise DatasetError(
@@ -549,6 +565,10 @@ def _export(
     )
 
 
+def _encode_job(job: tuple[Path, np.ndarray]) -> None:
+    _encode(*job)
+
+
 def _grid_fractions(
     label: np.ndarray, rows: np.ndarray, cols: np.ndarray, size: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -557,9 +577,10 @@ def _grid_fractions(
     coords = np.stack([rr.ravel(), cc.ravel()], axis=1).astype(np.int64)
     if coords.shape[0] == 0:
         return coords, np.zeros(0)
-    # Summed-area table: every patch sum in O(1), whatever the overlap.
-    sat = np.zeros((label.shape[0] + 1, label.shape[1] + 1), np.int64)
-    sat[1:, 1:] = label.cumsum(axis=0, dtype=np.int64).cumsum(axis=1)
+    # Summed-area table: every patch sum in O(1), whatever the overlap. int32 holds the
+    # count of any image under the 150-megapixel limit; float64 beyond it.
+    depth = cv2.CV_32S if label.size < 2**31 else cv2.CV_64F
+    sat = cv2.integral(label.view(np.uint8), sdepth=depth).astype(np.int64)
     r, c = coords[:, 0], coords[:, 1]
     sums = sat[r + size, c + size] - sat[r, c + size] - sat[r + size, c] + sat[r, c]
     return coords, sums / float(size * size)
