@@ -47,9 +47,11 @@ min-max scaled to [0, 1] and equalised with ``skimage.exposure.equalize_adapthis
 
 Seed protocols as configurations::
 
-    PatchConfig(size=128, median=3, split="random_patch", val_fraction=0, test_fraction=0.1)  # 000
+    PatchConfig(size=128, median=3, split="random_patch", val_fraction=0, test_fraction=0.1)  # 000 *
     PatchConfig(size=256, split="column_cv", n_folds=3, val_fraction=0.1)                     # 004
     PatchConfig(size=256, clahe=True)                                                         # 003
+
+(* seed 000 does not state its median filter size; 3 is the smallest.)
 """
 
 from __future__ import annotations
@@ -385,7 +387,8 @@ def export_dataset(
     config : PatchConfig, optional
         Patch size, preprocessing, filtering and split; ``PatchConfig()`` by default.
     overwrite : bool
-        Replace an existing grainseg dataset in ``out_dir``.
+        Replace an existing grainseg dataset in ``out_dir`` (its patches and manifest are
+        removed before the new ones are written; other files in the folder stay).
     progress : callable, optional
         ``progress(done, total)`` after each source image.
 
