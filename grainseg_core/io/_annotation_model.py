@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -149,12 +149,10 @@ class Polygon:
                 f"polygon vertices must have shape (K, 2) as (x, y) pairs; got shape {xy.shape}."
             )
         if xy.shape[0] < 3:
-            raise AnnotationError(
-                f"a polygon needs at least 3 vertices; got {xy.shape[0]}."
-            )
+            raise AnnotationError(f"a polygon needs at least 3 vertices; got {xy.shape[0]}.")
         if not np.isfinite(xy).all():
             raise AnnotationError("polygon vertices must be finite numbers; got NaN or infinity.")
-        object.__setattr__(self, "vertices", tuple((float(x), float(y)) for x, y in xy))
+        object.__setattr__(self, "vertices", tuple(map(tuple, xy.tolist())))
         if self.center is None:
             center = polygon_centroid(xy)
         else:
@@ -278,18 +276,9 @@ class AnnotationSet:
         return isinstance(name, str) and image_base_name(name) in self.images
 
 
-def _group_by_image(
-    items: Iterable[tuple[str, Polygon]],
-    *,
-    sizes: dict[str, tuple[int | None, int | None]] | None = None,
-    names: Sequence[str] = (),
-) -> dict[str, ImageAnnotations]:
+def _group_by_image(items: Iterable[tuple[str, Polygon]]) -> dict[str, ImageAnnotations]:
     """Collect (name, polygon) pairs into ImageAnnotations, first-seen order kept."""
-    grouped: dict[str, list[Polygon]] = {name: [] for name in names}
+    grouped: dict[str, list[Polygon]] = {}
     for name, poly in items:
         grouped.setdefault(name, []).append(poly)
-    sizes = sizes or {}
-    return {
-        name: ImageAnnotations(name, tuple(polys), *sizes.get(name, (None, None)))
-        for name, polys in grouped.items()
-    }
+    return {name: ImageAnnotations(name, tuple(polys)) for name, polys in grouped.items()}

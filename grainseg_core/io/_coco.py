@@ -62,7 +62,9 @@ def _flat_polygon(seq: Any, where: str) -> np.ndarray:
     try:
         flat = np.asarray(seq, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise AnnotationError(f"{where}: polygon must be a flat list of numbers x1, y1, ...") from exc
+        raise AnnotationError(
+            f"{where}: polygon must be a flat list of numbers x1, y1, ..."
+        ) from exc
     if flat.ndim != 1 or flat.size % 2 or flat.size < 6:
         raise AnnotationError(
             f"{where}: polygon must be a flat list [x1, y1, x2, y2, ...] of at least 3 "
@@ -126,16 +128,15 @@ def read_coco_polygons(
                 f"COCO file '{label}' has no '{key}' list; found keys {sorted(data)}."
             )
     categories = {
-        c.get("id"): str(c.get("name")) for c in data.get("categories", []) or []
+        c.get("id"): str(c.get("name"))
+        for c in data.get("categories", []) or []
         if isinstance(c, Mapping)
     }
     names: dict[Any, str] = {}
     sizes: dict[str, tuple[int | None, int | None]] = {}
     for k, image in enumerate(data["images"]):
         if not isinstance(image, Mapping) or "id" not in image or "file_name" not in image:
-            raise AnnotationError(
-                f"COCO file '{label}', images[{k}] needs 'id' and 'file_name'."
-            )
+            raise AnnotationError(f"COCO file '{label}', images[{k}] needs 'id' and 'file_name'.")
         base = image_base_name(str(image["file_name"]))
         if base in sizes:
             raise AnnotationError(
@@ -151,12 +152,17 @@ def read_coco_polygons(
     polygons: dict[str, list[Polygon]] = {base: [] for base in sizes}
     skipped: list[Any] = []
     for k, ann in enumerate(data["annotations"]):
-        where = f"COCO file '{label}', annotations[{k}] (id {ann.get('id', '?')})" if isinstance(
-            ann, Mapping) else f"COCO file '{label}', annotations[{k}]"
+        where = (
+            f"COCO file '{label}', annotations[{k}] (id {ann.get('id', '?')})"
+            if isinstance(ann, Mapping)
+            else f"COCO file '{label}', annotations[{k}]"
+        )
         if not isinstance(ann, Mapping) or "image_id" not in ann or "segmentation" not in ann:
             raise AnnotationError(f"{where} needs 'image_id' and 'segmentation'.")
         if ann["image_id"] not in names:
-            raise AnnotationError(f"{where} refers to image_id {ann['image_id']!r}, not in 'images'.")
+            raise AnnotationError(
+                f"{where} refers to image_id {ann['image_id']!r}, not in 'images'."
+            )
         base = names[ann["image_id"]]
         category = ann.get("category_id")
         common = {
@@ -189,6 +195,4 @@ def read_coco_polygons(
             GrainsegWarning,
             stacklevel=2,
         )
-    return {
-        base: ImageAnnotations(base, tuple(polygons[base]), *sizes[base]) for base in sizes
-    }
+    return {base: ImageAnnotations(base, tuple(polygons[base]), *sizes[base]) for base in sizes}

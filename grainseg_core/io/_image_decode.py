@@ -109,7 +109,9 @@ def to_gray(arr: np.ndarray, mode: str) -> tuple[np.ndarray, str | None]:
         return np.ascontiguousarray(rgb[:, :, 0]), f"{mode} with equal channels: R kept{alpha}"
     work = np.float64 if arr.dtype.itemsize > 2 else np.float32
     luma = rgb.astype(work) @ np.asarray(LUMA_BT709, dtype=work)
-    return _cast_like(luma, arr.dtype), f"{mode}: ITU-R BT.709 luma 0.2126 R + 0.7152 G + 0.0722 B{alpha}"
+    return _cast_like(
+        luma, arr.dtype
+    ), f"{mode}: ITU-R BT.709 luma 0.2126 R + 0.7152 G + 0.0722 B{alpha}"
 
 
 def _png_header(head: bytes) -> tuple[int, int, int, int] | None:
@@ -127,7 +129,9 @@ def _decode_png16_colour(data: bytes, name: str, colour_type: int) -> tuple[np.n
     """16-bit colour PNG: Pillow would drop to 8 bits, OpenCV keeps 16."""
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
-        raise ImageReadError(f"'{name}' could not be decoded as a 16-bit PNG: truncated or corrupt.")
+        raise ImageReadError(
+            f"'{name}' could not be decoded as a 16-bit PNG: truncated or corrupt."
+        )
     if arr.ndim == 3 and arr.shape[2] >= 3:
         arr = np.concatenate([arr[:, :, 2::-1], arr[:, :, 3:]], axis=2)  # BGR(A) -> RGB(A)
     mode = _PNG_COLOUR.get(colour_type, "RGB")
@@ -171,6 +175,8 @@ def decode_pil(fh: IO[bytes], fmt: str, name: str, limit: int) -> Decoded:
         arr = arr.astype(np.uint16)  # Pillow's "I" mode for 16-bit gray PNG
     if mode.startswith("I;16"):
         bit_depth = 16
+    if n_frames > 1:
+        _warn_extra_pages(name, n_frames, arr.shape, "frames")
     gray, conversion = to_gray(arr, mode)
     return Decoded(gray, fmt, mode, channels, bit_depth, n_frames, pixel_size, source, conversion)
 
@@ -241,14 +247,18 @@ def decode_tiff(fh: IO[bytes], name: str, limit: int) -> Decoded:
         elif photometric == 0:
             arr = _invert_miniswhite(arr, bit_depth)
     if n_pages > 1:
-        warnings.warn(
-            f"'{name}' has {n_pages} pages; only the first ({arr.shape[1]}x{arr.shape[0]}) "
-            "was read. Save each micrograph as its own file to use the others.",
-            GrainsegWarning,
-            stacklevel=4,
-        )
+        _warn_extra_pages(name, n_pages, arr.shape, "pages")
     gray, conversion = to_gray(arr, mode)
     return Decoded(gray, "TIFF", mode, channels, bit_depth, n_pages, pixel_size, source, conversion)
+
+
+def _warn_extra_pages(name: str, count: int, shape: tuple[int, ...], what: str) -> None:
+    warnings.warn(
+        f"'{name}' has {count} {what}; only the first ({shape[1]}x{shape[0]}) was read. "
+        "Save each micrograph as its own file to use the others.",
+        GrainsegWarning,
+        stacklevel=4,
+    )
 
 
 def _tiff_page_array(page: Any, fh: IO[bytes], name: str) -> np.ndarray:
@@ -287,6 +297,8 @@ def _invert_miniswhite(arr: np.ndarray, bit_depth: int) -> np.ndarray:
     if arr.dtype == bool:
         return ~arr
     if np.issubdtype(arr.dtype, np.unsignedinteger):
-        top = (1 << bit_depth) - 1 if bit_depth < arr.dtype.itemsize * 8 else np.iinfo(arr.dtype).max
+        top = (
+            (1 << bit_depth) - 1 if bit_depth < arr.dtype.itemsize * 8 else np.iinfo(arr.dtype).max
+        )
         return (top - arr).astype(arr.dtype)
     return arr

@@ -31,7 +31,9 @@ _UM_PER_UNIT = {
     "cm": 1e4,
     "m": 1e6,
 }
-_NUMBER_UNIT = re.compile(r"^\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*([A-Za-z\u00b5\u03bc\u00c2]+)\s*$")
+_NUMBER_UNIT = re.compile(
+    r"^\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*([A-Za-z\u00b5\u03bc\u00c2]+)\s*$"
+)
 
 
 def _unit_to_um(unit: Any) -> float | None:

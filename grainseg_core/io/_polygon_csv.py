@@ -75,8 +75,9 @@ def _parse_number(text: str, column: str, where: str) -> float:
         ) from None
     if not math.isfinite(value):
         raise _CellError(
-            column, f"{where} has a {'NaN' if math.isnan(value) else 'infinite'} coordinate "
-            f"'{token}'; coordinates must be finite numbers"
+            column,
+            f"{where} has a {'NaN' if math.isnan(value) else 'infinite'} coordinate "
+            f"'{token}'; coordinates must be finite numbers",
         )
     return value
 
@@ -136,17 +137,19 @@ def _diagnose_polygon(cell: str) -> np.ndarray:
         stray = inner[position : match.start()].strip().strip(",").strip()
         if stray or (k > 1 and "," not in inner[position : match.start()]):
             raise _CellError(
-                "polygon", f"unexpected text '{stray[:30] or ' '}' before vertex {k} (a missing "
+                "polygon",
+                f"unexpected text '{stray[:30] or ' '}' before vertex {k} (a missing "
                 "comma?); "
-                "expected '[(x, y), (x, y), ...]'"
+                "expected '[(x, y), (x, y), ...]'",
             )
         pairs.append(_parse_pair(match.group(1), "polygon", f"vertex {k}"))
         position = match.end()
     tail = inner[position:].strip().lstrip(",").strip()
     if tail not in ("", ","):
         raise _CellError(
-            "polygon", f"unexpected text '{tail[:30]}' after vertex {len(pairs)} "
-            "(an unclosed bracket?); expected '[(x, y), (x, y), ...]'"
+            "polygon",
+            f"unexpected text '{tail[:30]}' after vertex {len(pairs)} "
+            "(an unclosed bracket?); expected '[(x, y), (x, y), ...]'",
         )
     if not pairs:
         raise _CellError("polygon", f"'{cell[:60]}' holds no (x, y) vertices")
@@ -156,7 +159,8 @@ def _diagnose_polygon(cell: str) -> np.ndarray:
 def _decode(content: bytes, name: str) -> str:
     if content[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise AnnotationError(
-            f"annotation file '{name}' is UTF-16 text; save it as UTF-8 (e.g. 'CSV UTF-8' in Excel)."
+            f"annotation file '{name}' is UTF-16 text; save it as UTF-8 "
+            "(e.g. 'CSV UTF-8' in Excel)."
         )
     try:
         text = content.decode("utf-8-sig")
@@ -237,7 +241,7 @@ def read_polygon_csv(
     Parameters
     ----------
     source : path, bytes or binary file object
-        The CSV file. Header ``image_url;point;polygon`` (any case; a ``,``-separated
+        The CSV file (a ``str`` is a path, never CSV text: pass text as bytes). Header ``image_url;point;polygon`` (any case; a ``,``-separated
         variant with quoted tuples is accepted; a file whose first line is already data
         is read with the columns in that order). ``point`` is ``"(x, y)"`` and optional
         (the polygon's centroid is used when the column or cell is empty); ``polygon``
@@ -272,7 +276,9 @@ def read_polygon_csv(
     >>> ann.images["IMG_1.png"].polygons[0].center
     (1.0, 1.0)
     """
-    content, label = read_source_bytes(source, name=name, what="annotation file", error=AnnotationError)
+    content, label = read_source_bytes(
+        source, name=name, what="annotation file", error=AnnotationError
+    )
     text = _decode(content, label)
     lines = text.splitlines()
     first = next(line for line in lines if line.strip())
@@ -329,7 +335,7 @@ def _parse_row(
         raise _CellError(
             "row",
             f"row has {len(fields)} fields where {n_needed} were expected; in a ','-separated "
-            "file the tuple strings must be quoted (\"(x, y)\")",
+            'file the tuple strings must be quoted ("(x, y)")',
         )
     base = image_base_name(fields[mapping["image_url"]])
     if not base:

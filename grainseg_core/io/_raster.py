@@ -50,9 +50,7 @@ def _vertex_arrays(polygons: Any) -> tuple[list[np.ndarray], list[int | None]]:
     """Vertex arrays (K, 2) as (x, y), and each polygon's instance id (or None)."""
     if isinstance(polygons, ImageAnnotations):
         polygons = polygons.polygons
-    elif isinstance(polygons, Polygon) or (
-        isinstance(polygons, np.ndarray) and polygons.ndim == 2
-    ):
+    elif isinstance(polygons, Polygon) or (isinstance(polygons, np.ndarray) and polygons.ndim == 2):
         polygons = [polygons]
     arrays: list[np.ndarray] = []
     ids: list[int | None] = []
@@ -108,8 +106,7 @@ def _spans(
     row = np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n) + lo[edge]
     x = x0[edge] + (row - y0[edge]) * ((x1 - x0) / (y1 - y0))[edge]
     pid = poly[edge]
-    order = np.lexsort((x, row, pid))
-    x, row, pid = x[order], row[order], pid[order]
+    x, row, pid = _sort_crossings(x, row, pid, rows, cols)
     # Each closed polygon crosses each row an even number of times (the half-open row
     # rule counts a vertex once), so consecutive crossings pair up globally.
     c_in = np.clip(np.ceil(x[0::2]), 0, cols).astype(np.int64)
@@ -119,14 +116,39 @@ def _spans(
     return pid[full], row[full], c_in[full], c_out[full]
 
 
+def _sort_crossings(
+    x: np.ndarray, row: np.ndarray, pid: np.ndarray, rows: int, cols: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order crossings by (polygon, row, x).
+
+    One argsort of a combined float key (twice as fast as a three-key lexsort); x is
+    clipped to just outside the image first, which keeps the order of everything that
+    can land in the image. Rounding in the key can only swap crossings closer than
+    ~1e-5 px; the result is checked and the exact lexsort used if that happened.
+    """
+    group = pid * rows + row
+    x_key = np.clip(x, -1.0, cols + 1.0) + 1.0
+    order = np.argsort(group * float(cols + 4) + x_key)
+    x, row, pid, group = x[order], row[order], pid[order], group[order]
+    same = group[1:] == group[:-1]
+    if (group[1:] < group[:-1]).any() or (same & (x[1:] < x[:-1])).any():
+        order = np.lexsort((x, group))
+        x, row, pid = x[order], row[order], pid[order]
+    return x, row, pid
+
+
 def _warn_outside(arrays: Sequence[np.ndarray], shape: tuple[int, int]) -> None:
     rows, cols = shape
     xy = np.concatenate(arrays)
     outside = (xy[:, 0] < 0) | (xy[:, 0] > cols) | (xy[:, 1] < 0) | (xy[:, 1] > rows)
     n_out = int(outside.sum())
     if n_out:
-        n_polys = int(sum(bool(((a[:, 0] < 0) | (a[:, 0] > cols) | (a[:, 1] < 0)
-                                | (a[:, 1] > rows)).any()) for a in arrays))
+        n_polys = int(
+            sum(
+                bool(((a[:, 0] < 0) | (a[:, 0] > cols) | (a[:, 1] < 0) | (a[:, 1] > rows)).any())
+                for a in arrays
+            )
+        )
         warnings.warn(
             f"{n_out} vertices of {n_polys} polygon(s) lie outside the {rows}x{cols} image "
             f"(x in [0, {cols}], y in [0, {rows}]); the parts outside were clipped at the "
@@ -188,13 +210,20 @@ def polygons_to_mask(
         return np.zeros((rows, cols), dtype=bool if mode == "binary" else np.int32)
     _warn_outside(arrays, (rows, cols))
     pid, row, c_in, c_out = _spans(arrays, (rows, cols))
+    length = c_out - c_in
+    n_covered = int(length.sum())
     if mode == "binary":
-        # Difference array: +1 where a run starts, -1 after it ends, cumulative sum > 0.
-        width = cols + 1
-        diff = np.bincount(row * width + c_in, minlength=rows * width) - np.bincount(
-            row * width + c_out, minlength=rows * width
-        )
-        return np.cumsum(diff.reshape(rows, width)[:, :cols], axis=1) > 0
+        if n_covered > 2 * rows * cols:
+            # Large overlapping polygons: a difference array (+1 where a run starts, -1
+            # after it ends, cumulative sum > 0) costs O(M N) whatever the overlap.
+            width = cols + 1
+            diff = np.bincount(row * width + c_in, minlength=rows * width) - np.bincount(
+                row * width + c_out, minlength=rows * width
+            )
+            return np.cumsum(diff.reshape(rows, width)[:, :cols], axis=1) > 0
+        out = np.zeros(rows * cols, dtype=bool)
+        out[_run_pixels(row, c_in, length, cols)] = True
+        return out.reshape(rows, cols)
     if all(i is not None for i in ids):
         values = np.asarray(ids, dtype=np.int64)
         if values.min() < 1 or values.max() > np.iinfo(np.int32).max:
@@ -205,17 +234,18 @@ def polygons_to_mask(
     else:
         values = np.arange(1, len(arrays) + 1, dtype=np.int64)
     # Later wins: each pixel takes the highest polygon index covering it.
-    length = c_out - c_in
-    run = np.repeat(np.arange(len(length)), length)
-    col = np.arange(int(length.sum()), dtype=np.int64) - np.repeat(
-        np.cumsum(length) - length, length
-    ) + c_in[run]
     winner = np.full(rows * cols, -1, dtype=np.int64)
-    np.maximum.at(winner, row[run] * cols + col, pid[run])
+    np.maximum.at(winner, _run_pixels(row, c_in, length, cols), np.repeat(pid, length))
     out = np.zeros(rows * cols, dtype=np.int32)
     hit = winner >= 0
     out[hit] = values[winner[hit]]
     return out.reshape(rows, cols)
+
+
+def _run_pixels(row: np.ndarray, c_in: np.ndarray, length: np.ndarray, cols: int) -> np.ndarray:
+    """Flat indices of every pixel of every run (a ragged arange, no Python loop)."""
+    starts = np.repeat(row * cols + c_in - (np.cumsum(length) - length), length)
+    return starts + np.arange(int(length.sum()), dtype=np.int64)
 
 
 def annotation_masks(

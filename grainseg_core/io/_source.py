@@ -74,7 +74,5 @@ def read_source_bytes(
         if isinstance(data, (bytes, bytearray, memoryview)):
             return bytes(data), label
     raise error(
-        f"{what}: expected a file path, bytes or a binary file object; got "
-        f"{type(source).__name__}."
+        f"{what}: expected a file path, bytes or a binary file object; got {type(source).__name__}."
     )
-

@@ -16,7 +16,8 @@ Conventions
 Example
 -------
 >>> from grainseg_core.io import read_polygon_csv, polygons_to_mask
->>> ann = read_polygon_csv(b"image_url;point;polygon\\nIMG_1.png;(2, 1);[(0, 0), (4, 0), (4, 2), (0, 2)]\\n")
+>>> text = b"image_url;point;polygon\\nIMG_1.png;(2, 1);[(0, 0), (4, 0), (4, 2), (0, 2)]"
+>>> ann = read_polygon_csv(text)
 >>> int(polygons_to_mask(ann["IMG_1.png"], (4, 6)).sum())
 8
 """

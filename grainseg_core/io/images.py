@@ -109,7 +109,9 @@ def _open(source: Any, name: str) -> IO[bytes]:
         try:
             return path.open("rb")
         except OSError as exc:
-            raise ImageReadError(f"image file '{path}' could not be opened: {exc.strerror}.") from exc
+            raise ImageReadError(
+                f"image file '{path}' could not be opened: {exc.strerror}."
+            ) from exc
     if callable(getattr(source, "read", None)) and callable(getattr(source, "seek", None)):
         return source
     raise InputError(
@@ -187,7 +189,8 @@ def read_image(
     finally:
         if owned:
             fh.close()
-    image = decoded.image
+    # Pillow hands out read-only views; callers may edit the image in place.
+    image = np.require(decoded.image, requirements=["C_CONTIGUOUS", "WRITEABLE", "OWNDATA"])
     meta = ImageMeta(
         source_name=label,
         format=decoded.format,
@@ -277,7 +280,9 @@ def normalize_image(
         try:
             low, high = (float(p) for p in percentiles)
         except (TypeError, ValueError) as exc:
-            raise InputError(f"percentiles must be two numbers (low, high); got {percentiles!r}.") from exc
+            raise InputError(
+                f"percentiles must be two numbers (low, high); got {percentiles!r}."
+            ) from exc
         if not 0.0 <= low < high <= 100.0:
             raise InputError(
                 f"percentiles must satisfy 0 <= low < high <= 100; got ({low}, {high})."
@@ -307,7 +312,8 @@ def _destination(destination: Any, what: str, suffixes: tuple[str, ...]) -> Any:
     if callable(getattr(destination, "write", None)):
         return destination
     raise InputError(
-        f"destination must be a file path or a binary file object; got {type(destination).__name__}."
+        "destination must be a file path or a binary file object; got "
+        f"{type(destination).__name__}."
     )
 
 

@@ -67,7 +67,9 @@ def test_hand_made_csv_gives_known_masks() -> None:
     assert int(polygons_to_mask(ann.images["IMG_00002.png"], (10, 10)).sum()) == 20
     diamond = polygons_to_mask(ann.images["IMG_00003.png"], (5, 5))
     assert int(diamond.sum()) == 8
-    np.testing.assert_array_equal(diamond[:4, :4].astype(int), [[0, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 0], [0, 1, 0, 0]])
+    np.testing.assert_array_equal(
+        diamond[:4, :4].astype(int), [[0, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 0], [0, 1, 0, 0]]
+    )
 
     # Centers: from the point column, or the area centroid when the cell is empty.
     assert rect.center == (3.0, 2.0) and tri.center == (1.0, 1.0)
@@ -135,27 +137,65 @@ _GOOD = "IMG_1.png;(1, 1);[(0, 0), (4, 0), (4, 4)]"
 @pytest.mark.parametrize(
     ("row", "column", "reason"),
     [
-        ("IMG_2.png;(1, 1);[(0, 0), (4, 0)]", "polygon", r"2 distinct vertices; a polygon needs at least 3"),
+        (
+            "IMG_2.png;(1, 1);[(0, 0), (4, 0)]",
+            "polygon",
+            r"2 distinct vertices; a polygon needs at least 3",
+        ),
         ("IMG_2.png;(1, 1);[(0, 0), (4, 0), (0, 0)]", "polygon", r"2 distinct vertices"),
-        ("IMG_2.png;(1, 1);[(0, 0), (4, zero), (4, 4)]", "polygon", r"vertex 2 has a non-numeric coordinate 'zero'"),
-        ("IMG_2.png;(1, 1);[(0, 0), (nan, 1), (4, 4)]", "polygon", r"vertex 2 has a NaN coordinate"),
-        ("IMG_2.png;(1, 1);[(0, 0), (4, inf), (4, 4)]", "polygon", r"vertex 2 has a infinite coordinate"),
-        ("IMG_2.png;(1, 1);[(0, 0), (4, 1, 2), (4, 4)]", "polygon", r"vertex 2 '\(4, 1, 2\)' has 3 values"),
+        (
+            "IMG_2.png;(1, 1);[(0, 0), (4, zero), (4, 4)]",
+            "polygon",
+            r"vertex 2 has a non-numeric coordinate 'zero'",
+        ),
+        (
+            "IMG_2.png;(1, 1);[(0, 0), (nan, 1), (4, 4)]",
+            "polygon",
+            r"vertex 2 has a NaN coordinate",
+        ),
+        (
+            "IMG_2.png;(1, 1);[(0, 0), (4, inf), (4, 4)]",
+            "polygon",
+            r"vertex 2 has a infinite coordinate",
+        ),
+        (
+            "IMG_2.png;(1, 1);[(0, 0), (4, 1, 2), (4, 4)]",
+            "polygon",
+            r"vertex 2 '\(4, 1, 2\)' has 3 values",
+        ),
         ("IMG_2.png;(1, 1);[(0, 0), (4, 1), (4, 4)", "polygon", r"not a list of tuples"),
         ("IMG_2.png;(1, 1);[(0, 0), (4, 1) (4, 4)] x", "polygon", r"not a list of tuples"),
-        ("IMG_2.png;(1, 1);[(0, 0), (4, 1), 7, (4, 4)]", "polygon", r"unexpected text '7' before vertex 3"),
-        ("IMG_2.png;(1, 1);[(0, 0), (4, 1), (4, 4), (5]", "polygon", r"unexpected text '\(5' after vertex 3"),
+        (
+            "IMG_2.png;(1, 1);[(0, 0), (4, 1), 7, (4, 4)]",
+            "polygon",
+            r"unexpected text '7' before vertex 3",
+        ),
+        (
+            "IMG_2.png;(1, 1);[(0, 0), (4, 1), (4, 4), (5]",
+            "polygon",
+            r"unexpected text '\(5' after vertex 3",
+        ),
         ("IMG_2.png;(1, 1);[]", "polygon", r"holds no \(x, y\) vertices"),
         ("IMG_2.png;(1, 1);", "polygon", r"is empty"),
-        ("IMG_2.png;(1, one);[(0, 0), (4, 0), (4, 4)]", "point", r"the point has a non-numeric coordinate 'one'"),
-        ("IMG_2.png;1, 1;[(0, 0), (4, 0), (4, 4)]", "point", r"is not a point; expected '\(x, y\)'"),
+        (
+            "IMG_2.png;(1, one);[(0, 0), (4, 0), (4, 4)]",
+            "point",
+            r"the point has a non-numeric coordinate 'one'",
+        ),
+        (
+            "IMG_2.png;1, 1;[(0, 0), (4, 0), (4, 4)]",
+            "point",
+            r"is not a point; expected '\(x, y\)'",
+        ),
         (";(1, 1);[(0, 0), (4, 0), (4, 4)]", "image_url", r"names no image file"),
         ("IMG_2.png;(1, 1)", "polygon", r"row has 2 field\(s\) separated by ';', the header has 3"),
     ],
 )
 def test_bad_row_strict_raises_with_line_and_column(row: str, column: str, reason: str) -> None:
     text = f"image_url;point;polygon\n{_GOOD}\n{row}\n{_GOOD}\n"
-    with pytest.raises(AnnotationError, match=rf"'bad\.csv', line 3, column '{column}': .*{reason}"):
+    with pytest.raises(
+        AnnotationError, match=rf"'bad\.csv', line 3, column '{column}': .*{reason}"
+    ):
         read_polygon_csv(text.encode(), name="bad.csv")
     # strict=False: the bad row is reported, the good rows are kept.
     ann = read_polygon_csv(text.encode(), strict=False, name="bad.csv")
@@ -187,16 +227,29 @@ def test_non_strict_reports_every_bad_row_with_file_lines() -> None:
         (b"", r"'f\.csv' is empty"),
         (b"  \n\n", r"'f\.csv' is empty"),
         (b"\xef\xbb\xbf", r"'f\.csv' is empty"),
-        ("image_url\tpoint\tpolygon\nA.png\t(1, 1)\t[(0, 0), (1, 0), (1, 1)]\n".encode(),
-         r"tab-separated .*expected ';'"),
+        (
+            b"image_url\tpoint\tpolygon\nA.png\t(1, 1)\t[(0, 0), (1, 0), (1, 1)]\n",
+            r"tab-separated .*expected ';'",
+        ),
         (b"image_url|point|polygon\n", r"found '\|' in the first line .*expected ';'"),
         (b"just some words\n", r"found no separator in the first line"),
-        (b"image_url;point\nA.png;(1, 1)\n", r"column 'polygon' missing from the header; found \['image_url', 'point'\]"),
-        (b"name;where;shape\nA.png;(1, 1);[(0, 0), (1, 0), (1, 1)]\n", r"columns 'image_url', 'polygon' missing"),
-        ("image_url;point;polygon\nÄ.png;(1, 1);[(0, 0), (1, 0), (1, 1)]\n".encode("latin-1"),
-         r"not UTF-8 text \(byte 0xc4 at offset 24\); save it as UTF-8"),
+        (
+            b"image_url;point\nA.png;(1, 1)\n",
+            r"column 'polygon' missing from the header; found \['image_url', 'point'\]",
+        ),
+        (
+            b"name;where;shape\nA.png;(1, 1);[(0, 0), (1, 0), (1, 1)]\n",
+            r"columns 'image_url', 'polygon' missing",
+        ),
+        (
+            "image_url;point;polygon\nÄ.png;(1, 1);[(0, 0), (1, 0), (1, 1)]\n".encode("latin-1"),
+            r"not UTF-8 text \(byte 0xc4 at offset 24\); save it as UTF-8",
+        ),
         ("image_url;point;polygon\n".encode("utf-16"), r"UTF-16 text; save it as UTF-8"),
-        (b"image_url,point,polygon\nA.png,(1, 1),[(0, 0), (1, 0), (1, 1)]\n", r"tuple strings must be quoted"),
+        (
+            b"image_url,point,polygon\nA.png,(1, 1),[(0, 0), (1, 0), (1, 1)]\n",
+            r"tuple strings must be quoted",
+        ),
     ],
 )
 def test_bad_files_raise_clear_errors(content: bytes, match: str) -> None:
@@ -211,7 +264,9 @@ def test_file_level_errors_raise_even_when_not_strict(tmp_path: Path) -> None:
         read_polygon_csv(tmp_path / "nope.csv")
     with pytest.raises(AnnotationError, match=r"is a folder, not a file"):
         read_polygon_csv(tmp_path)
-    with pytest.raises(AnnotationError, match=r"expected a file path, bytes or a binary file object"):
+    with pytest.raises(
+        AnnotationError, match=r"expected a file path, bytes or a binary file object"
+    ):
         read_polygon_csv(12345)
 
 
@@ -245,7 +300,7 @@ def _polygons(draw: st.DrawFn) -> Polygon:
     xs = draw(st.lists(_coord, min_size=n, max_size=n))
     ys = draw(st.lists(_coord, min_size=n, max_size=n, unique=True))
     center = draw(st.one_of(st.none(), st.tuples(_coord, _coord)))
-    return Polygon(tuple(zip(xs, ys)), center)
+    return Polygon(tuple(zip(xs, ys, strict=True)), center)
 
 
 @st.composite
@@ -253,7 +308,9 @@ def _annotation_sets(draw: st.DrawFn) -> dict[str, ImageAnnotations]:
     names = draw(
         st.lists(
             st.text(_name_chars, min_size=1, max_size=20).map(str.strip).filter(bool),
-            min_size=1, max_size=4, unique=True,
+            min_size=1,
+            max_size=4,
+            unique=True,
         )
     )
     return {
@@ -306,8 +363,13 @@ def _coco(**extra: object) -> dict:
             {"id": 2, "file_name": "b.png", "height": 10, "width": 12},
         ],
         "annotations": [
-            {"id": 7, "image_id": 1, "category_id": 3, "area": 12.0,
-             "segmentation": [[1, 1, 5, 1, 5, 4, 1, 4]]},
+            {
+                "id": 7,
+                "image_id": 1,
+                "category_id": 3,
+                "area": 12.0,
+                "segmentation": [[1, 1, 5, 1, 5, 4, 1, 4]],
+            },
         ],
         "categories": [{"id": 3, "name": "grain"}],
     }
@@ -336,7 +398,12 @@ def test_coco_rle_uncompressed_is_decoded_compressed_is_skipped() -> None:
     change = np.flatnonzero(np.diff(flat.astype(int))) + 1
     counts = np.diff(np.concatenate([[0], change, [flat.size]])).tolist()
     anns = [
-        {"id": 1, "image_id": 2, "segmentation": {"size": [10, 12], "counts": counts}, "iscrowd": 1},
+        {
+            "id": 1,
+            "image_id": 2,
+            "segmentation": {"size": [10, 12], "counts": counts},
+            "iscrowd": 1,
+        },
         {"id": 2, "image_id": 2, "segmentation": {"size": [10, 12], "counts": "a3b2"}},
     ]
     with pytest.warns(GrainsegWarning, match=r"1 annotation\(s\) use compressed RLE .*ids \[2\]"):
@@ -350,15 +417,23 @@ def test_coco_rle_uncompressed_is_decoded_compressed_is_skipped() -> None:
     ("data", "match"),
     [
         ({"annotations": []}, r"has no 'images' list; found keys \['annotations'\]"),
-        (_coco(annotations=[{"id": 1, "image_id": 9, "segmentation": [[0, 0, 1, 0, 1, 1]]}]),
-         r"refers to image_id 9, not in 'images'"),
-        (_coco(annotations=[{"id": 1, "image_id": 1, "segmentation": [[0, 0, 1, 0, 1]]}]),
-         r"annotations\[0\] \(id 1\): polygon must be a flat list .* got 5 numbers"),
+        (
+            _coco(annotations=[{"id": 1, "image_id": 9, "segmentation": [[0, 0, 1, 0, 1, 1]]}]),
+            r"refers to image_id 9, not in 'images'",
+        ),
+        (
+            _coco(annotations=[{"id": 1, "image_id": 1, "segmentation": [[0, 0, 1, 0, 1]]}]),
+            r"annotations\[0\] \(id 1\): polygon must be a flat list .* got 5 numbers",
+        ),
         (_coco(annotations=[{"id": 1, "image_id": 1}]), r"needs 'image_id' and 'segmentation'"),
-        (_coco(images=[{"id": 1, "file_name": "x/a.png"}, {"id": 2, "file_name": "y/a.png"}]),
-         r"two images share the base name 'a\.png'"),
-        (_coco(annotations=[{"id": 1, "image_id": 1, "segmentation": "RLE?"}]),
-         r"'segmentation' must be a list of polygons or an RLE object; got str"),
+        (
+            _coco(images=[{"id": 1, "file_name": "x/a.png"}, {"id": 2, "file_name": "y/a.png"}]),
+            r"two images share the base name 'a\.png'",
+        ),
+        (
+            _coco(annotations=[{"id": 1, "image_id": 1, "segmentation": "RLE?"}]),
+            r"'segmentation' must be a list of polygons or an RLE object; got str",
+        ),
     ],
 )
 def test_coco_errors(data: dict, match: str) -> None:
@@ -392,9 +467,31 @@ def test_polygons_sharing_an_edge_tile_without_overlap_or_gap() -> None:
     np.testing.assert_array_equal(m[3], [1, 1, 0, 0, 0, 0, 0])
 
 
+def test_fill_is_exact_for_near_coincident_edges_and_heavy_overlap() -> None:
+    # A 5x5 square with a 1e-12 px wide slit from the top down to y = 4. Pixel centres of
+    # column 2 (x = 2.5) lie on the slit's left edge, a right edge of the polygon: out.
+    # 3000 empty slivers come first so the fast sort key cannot tell the slit's edges
+    # apart; the exact fallback must keep them in order.
+    sliver = [(0, 0), (0.1, 0), (0, 0.1)]
+    slit = [(0, 0), (2.5, 0), (2.5, 4), (2.5 + 1e-12, 4), (2.5 + 1e-12, 0), (5, 0), (5, 5), (0, 5)]
+    m = polygons_to_mask([sliver] * 3000 + [slit], (5, 5))
+    expected = np.ones((5, 5), bool)
+    expected[:4, 2] = False
+    np.testing.assert_array_equal(m, expected)
+    # Heavy overlap (covered pixels > 2 M N) takes the difference-array path: same union.
+    squares = [[(k, k), (k + 6, k), (k + 6, k + 6), (k, k + 6)] for k in (0, 1, 2, 3, 0, 1, 2, 3)]
+    expected = np.zeros((10, 10), bool)
+    for sq in squares:
+        expected |= polygons_to_mask([sq], (10, 10))
+    np.testing.assert_array_equal(polygons_to_mask(squares, (10, 10)), expected)
+    assert int(expected.sum()) == 81 - 2 * (3 + 2 + 1)  # 9x9 minus two staircase corners
+
+
 def test_vertices_outside_are_clipped_with_a_warning() -> None:
     poly = [(-2, -2), (4, -2), (4, 3), (-2, 3)]  # (4, 3) is inside, 3 vertices are not
-    with pytest.warns(GrainsegWarning, match=r"3 vertices of 1 polygon\(s\) lie outside the 5x5 image"):
+    with pytest.warns(
+        GrainsegWarning, match=r"3 vertices of 1 polygon\(s\) lie outside the 5x5 image"
+    ):
         m = polygons_to_mask([poly], (5, 5))
     expected = np.zeros((5, 5), bool)
     expected[0:3, 0:4] = True
@@ -426,7 +523,9 @@ def test_polygons_to_mask_validation() -> None:
 def test_annotation_masks_empty_images_and_warnings() -> None:
     ann = read_polygon_csv(AACHEN_CSV.encode())
     shapes = {"IMG_00001.png": (10, 10), "folder/IMG_00002.png": (8, 10), "IMG_09999.png": (6, 6)}
-    with pytest.warns(GrainsegWarning, match=r"1 annotated image\(s\) have no shape .*'IMG_00003\.png'"):
+    with pytest.warns(
+        GrainsegWarning, match=r"1 annotated image\(s\) have no shape .*'IMG_00003\.png'"
+    ):
         masks = annotation_masks(ann, shapes)
     assert list(masks) == ["IMG_00001.png", "IMG_00002.png", "IMG_09999.png"]
     assert masks["IMG_09999.png"].shape == (6, 6) and not masks["IMG_09999.png"].any()

@@ -1,4 +1,4 @@
-"""Image reading (formats, dtypes, colour to gray, pixel size), bad input, writers, normalisation."""
+"""Image reading (formats, dtypes, colour, pixel size), bad input, writers, normalisation."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _handmade_png(width: int, height: int, *, rows: bytes | None = None, phys: bytes = b"") -> bytes:
+def _handmade_png(
+    width: int, height: int, *, rows: bytes | None = None, phys: bytes = b""
+) -> bytes:
     """An 8-bit gray PNG whose IHDR declares width x height; ``rows`` the raw scanlines."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     if rows is None:
@@ -77,9 +79,15 @@ def test_png_8_and_16_bit_gray_keep_dtype_and_values() -> None:
     gray8 = (np.arange(80).reshape(8, 10) * 3).astype(np.uint8)
     image, meta = read_image(_pil_bytes(Image.fromarray(gray8), "PNG"), name="g8.png")
     np.testing.assert_array_equal(image, gray8)
+    assert image.flags.writeable and image.flags.owndata  # not a view into Pillow's buffer
     assert isinstance(meta, ImageMeta)
     assert (meta.format, meta.shape, meta.dtype, meta.bit_depth, meta.mode, meta.channels) == (
-        "PNG", (8, 10), "uint8", 8, "L", 1,
+        "PNG",
+        (8, 10),
+        "uint8",
+        8,
+        "L",
+        1,
     )
     assert meta.source_name == "g8.png" and meta.n_pages == 1 and meta.conversion is None
 
@@ -162,7 +170,9 @@ def test_tiff_rgb_rgba_planar_palette_miniswhite() -> None:
     assert meta.channels == 4 and "alpha ignored" in meta.conversion
 
     rgb16 = RGB.astype(np.uint16) * 257
-    image, _ = read_image(_tiff_bytes(np.moveaxis(rgb16, -1, 0), photometric="rgb", planarconfig="separate"))
+    image, _ = read_image(
+        _tiff_bytes(np.moveaxis(rgb16, -1, 0), photometric="rgb", planarconfig="separate")
+    )
     assert image.dtype == np.uint16
     np.testing.assert_allclose(image[0], np.rint(rgb16[0] @ [0.2126, 0.7152, 0.0722]), atol=1)
 
@@ -186,9 +196,20 @@ def test_lzw_tiff_is_read_without_imagecodecs() -> None:
 def test_multi_page_tiff_reads_first_page_with_warning() -> None:
     stack = np.stack([np.full((8, 9), k, np.uint16) for k in (1, 2, 3)])
     data = _tiff_bytes(stack, photometric="minisblack", metadata=None)
-    with pytest.warns(GrainsegWarning, match=r"'stack\.tif' has 3 pages; only the first \(9x8\) was read"):
+    with pytest.warns(
+        GrainsegWarning, match=r"'stack\.tif' has 3 pages; only the first \(9x8\) was read"
+    ):
         image, meta = read_image(data, name="stack.tif")
     assert meta.n_pages == 3 and image.shape == (8, 9) and (image == 1).all()
+
+
+def test_animated_png_reads_first_frame_with_warning() -> None:
+    frames = [Image.new("L", (8, 8), v) for v in (10, 20)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="PNG", save_all=True, append_images=frames[1:])
+    with pytest.warns(GrainsegWarning, match=r"'a\.png' has 2 frames; only the first \(8x8\)"):
+        image, meta = read_image(buf.getvalue(), name="a.png")
+    assert meta.n_pages == 2 and (image == 10).all()
 
 
 def test_path_and_file_object_sources(tmp_path: Path) -> None:
@@ -203,7 +224,10 @@ def test_path_and_file_object_sources(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- pixel size
 def test_pixel_size_from_fei_thermo_metadata() -> None:
-    fei = "[User]\nDate=01/02/2024\n[Beam]\nHV=15000\n[Scan]\nPixelWidth=1.5625e-08\nPixelHeight=1.5625e-08\n"
+    fei = (
+        "[User]\nDate=01/02/2024\n[Beam]\nHV=15000\n"
+        "[Scan]\nPixelWidth=1.5625e-08\nPixelHeight=1.5625e-08\n"
+    )
     data = _tiff_bytes(np.zeros((8, 8), np.uint16), extratags=[(34682, "s", 0, fei, True)])
     # tifffile parses the tag we wrote (its FEI_HELIOS reader), not a hand parser.
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
@@ -218,7 +242,10 @@ def test_pixel_size_from_fei_thermo_metadata() -> None:
     [("Image Pixel Size = 12.5 nm", 0.0125), ("Image Pixel Size = 1.2 \u00b5m", 1.2)],
 )
 def test_pixel_size_from_zeiss_metadata(line: str, expected_um: float) -> None:
-    cz_sem = f"0\n0\nAP_WD\nWD = 8.5 mm\nAP_IMAGE_PIXEL_SIZE\n{line}\nDP_DETECTOR_CHANNEL\nSignal A = SE2\n"
+    cz_sem = (
+        f"0\n0\nAP_WD\nWD = 8.5 mm\nAP_IMAGE_PIXEL_SIZE\n{line}\n"
+        "DP_DETECTOR_CHANNEL\nSignal A = SE2\n"
+    )
     # Zeiss writes the micro sign as one latin-1 byte (0xB5), so the tag is raw bytes.
     raw = cz_sem.encode("latin-1")
     data = _tiff_bytes(np.zeros((8, 8), np.uint8), extratags=[(34118, "B", len(raw), raw, True)])
@@ -293,13 +320,25 @@ def test_write_image_round_trips_pixel_size(tmp_path: Path, suffix: str) -> None
     ("content", "error", "match"),
     [
         (b"", ImageReadError, r"'x\.png' is empty \(0 bytes\).*Choose the file again"),
-        (b"hello, I am a text file\n", ImageReadError,
-         r"'x\.png' is not an image: it holds text \(starting 'hello, I am a text file'\), although "
-         r"its name ends in '\.png'"),
-        (b"%PDF-1.7\n%...", UnsupportedFormatError,
-         r"'x\.png' is a PDF document, which grainseg does not read; grainseg reads PNG, JPEG, BMP and TIFF"),
+        (
+            b"hello, I am a text file\n",
+            ImageReadError,
+            r"'x\.png' is not an image: it holds text \(starting 'hello, I am a text file'\), "
+            r"although "
+            r"its name ends in '\.png'",
+        ),
+        (
+            b"%PDF-1.7\n%...",
+            UnsupportedFormatError,
+            r"'x\.png' is a PDF document, which grainseg does not read; "
+            r"grainseg reads PNG, JPEG, BMP and TIFF",
+        ),
         (b"RIFF\x00\x00\x00\x00WEBPVP8 ", UnsupportedFormatError, r"is a WebP image"),
-        (bytes(range(200, 256)) * 2, ImageReadError, r"not an image grainseg recognises \(first bytes c8 c9"),
+        (
+            bytes(range(200, 256)) * 2,
+            ImageReadError,
+            r"not an image grainseg recognises \(first bytes c8 c9",
+        ),
     ],
 )
 def test_bad_content(content: bytes, error: type, match: str) -> None:
@@ -311,15 +350,26 @@ def test_gif_animation_is_unsupported() -> None:
     frames = [Image.new("L", (8, 8), v) for v in (0, 128, 255)]
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
-    with pytest.raises(UnsupportedFormatError, match=r"'a\.gif' is a GIF image or animation, which grainseg does not read; grainseg reads PNG, JPEG, BMP and TIFF"):
+    with pytest.raises(
+        UnsupportedFormatError,
+        match=r"'a\.gif' is a GIF image or animation, which grainseg does not read; "
+        r"grainseg reads PNG, JPEG, BMP and TIFF",
+    ):
         read_image(buf.getvalue(), name="a.gif")
 
 
 def test_truncated_png() -> None:
-    full = _pil_bytes(Image.fromarray((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)), "PNG")
-    with pytest.raises(ImageReadError, match=r"'cut\.png' could not be decoded as PNG: the file is truncated or corrupt"):
+    full = _pil_bytes(
+        Image.fromarray((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)), "PNG"
+    )
+    with pytest.raises(
+        ImageReadError,
+        match=r"'cut\.png' could not be decoded as PNG: the file is truncated or corrupt",
+    ):
         read_image(full[: len(full) // 2], name="cut.png")
-    with pytest.raises(ImageReadError, match=r"'cut\.png' could not be read as PNG: its header is broken"):
+    with pytest.raises(
+        ImageReadError, match=r"'cut\.png' could not be read as PNG: its header is broken"
+    ):
         read_image(full[:20], name="cut.png")
 
 
@@ -349,12 +399,16 @@ def test_pixel_limit_from_header() -> None:
     data = _pil_bytes(Image.new("L", (40, 30)), "PNG")
     with pytest.raises(
         ImageTooLargeError,
-        match=r"'big\.png' has 1,200 pixels \(40x30\), more than the limit of 1,000\. Raise the limit "
-        r"with read_image\(\.\.\., max_pixels=1200\) or the environment variable GRAINSEG_MAX_PIXELS=1200",
+        match=r"'big\.png' has 1,200 pixels \(40x30\), more than the limit of 1,000\. "
+        r"Raise the limit with read_image\(\.\.\., max_pixels=1200\) "
+        r"or the environment variable GRAINSEG_MAX_PIXELS=1200",
     ):
         read_image(data, max_pixels=1000, name="big.png")
     assert read_image(data, max_pixels=1200)[0].shape == (30, 40)
-    for payload in (_tiff_bytes(np.zeros((30, 40), np.uint8)), _pil_bytes(Image.new("L", (40, 30)), "JPEG")):
+    for payload in (
+        _tiff_bytes(np.zeros((30, 40), np.uint8)),
+        _pil_bytes(Image.new("L", (40, 30)), "JPEG"),
+    ):
         with pytest.raises(ImageTooLargeError, match=r"more than the limit of 1,000"):
             read_image(payload, max_pixels=1000)
     with pytest.raises(InputError, match=r"max_pixels must be a positive number"):
@@ -391,7 +445,10 @@ def _patched_jpeg(width: int, height: int) -> bytes:
     ("payload", "match"),
     [
         # PNG declaring 100,000 x 100,000 pixels (10 GB once decoded) in a few dozen bytes.
-        (_handmade_png(100_000, 100_000, rows=b"\x00" * 16), r"10,000,000,000 pixels \(100000x100000\)"),
+        (
+            _handmade_png(100_000, 100_000, rows=b"\x00" * 16),
+            r"10,000,000,000 pixels \(100000x100000\)",
+        ),
         (_patched_tiff(60_000, 60_000), r"3,600,000,000 pixels \(60000x60000\)"),
         # 3.6 GP is past Pillow's own bomb limit: Pillow must neither warn nor raise its error.
         (_patched_jpeg(60_000, 60_000), r"3,600,000,000 pixels \(60000x60000\)"),
@@ -412,19 +469,27 @@ def test_decompression_bomb_is_refused_before_any_allocation(payload: bytes, mat
 
 
 def test_missing_path_and_directory(tmp_path: Path) -> None:
-    with pytest.raises(ImageReadError, match=r"image file '.*nope\.tif' does not exist; check the path"):
+    with pytest.raises(
+        ImageReadError, match=r"image file '.*nope\.tif' does not exist; check the path"
+    ):
         read_image(tmp_path / "nope.tif")
     with pytest.raises(ImageReadError, match=r"image file '.*' is a folder, not a file"):
         read_image(tmp_path)
-    with pytest.raises(InputError, match=r"source must be a file path, bytes or a binary file object; got int"):
+    with pytest.raises(
+        InputError, match=r"source must be a file path, bytes or a binary file object; got int"
+    ):
         read_image(42)
 
 
 def test_cmyk_and_3d_tiff_are_unsupported() -> None:
     cmyk = _tiff_bytes(np.zeros((8, 8, 4), np.uint8), photometric="separated")
-    with pytest.raises(UnsupportedFormatError, match=r"is a CMYK TIFF.*save it as grayscale or RGB"):
+    with pytest.raises(
+        UnsupportedFormatError, match=r"is a CMYK TIFF.*save it as grayscale or RGB"
+    ):
         read_image(cmyk, name="c.tif")
-    volume = _tiff_bytes(np.zeros((3, 8, 8, 4), np.uint8), photometric="rgb", volumetric=True, tile=(16, 16))
+    volume = _tiff_bytes(
+        np.zeros((3, 8, 8, 4), np.uint8), photometric="rgb", volumetric=True, tile=(16, 16)
+    )
     with pytest.raises(UnsupportedFormatError, match=r"the first TIFF page has axes ZYXS"):
         read_image(volume, name="v.tif")
 
@@ -452,7 +517,9 @@ def test_write_labels_16_bit_tiff(tmp_path: Path) -> None:
     assert image.dtype == np.uint16 and meta.bit_depth == 16
     np.testing.assert_array_equal(image, labels)
     too_many = np.full((8, 8), 70_000, np.int32)
-    with pytest.raises(InputError, match=r"labels has maximum 70,000, more than the 65,535 a 16-bit TIFF"):
+    with pytest.raises(
+        InputError, match=r"labels has maximum 70,000, more than the 65,535 a 16-bit TIFF"
+    ):
         write_labels(tmp_path / "l.tif", too_many)
     with pytest.raises(InputError, match=r"labels must be >= 0"):
         write_labels(tmp_path / "l.tif", -np.ones((8, 8), np.int32))
@@ -494,16 +561,22 @@ def test_dtype_and_minmax_normalisation() -> None:
     np.testing.assert_allclose(normalize_image(u16, method="dtype"), [[0, 1], [0.2, 0]])
     f = np.array([[-0.5, 0.25], [0.75, 2.0]], np.float32)
     np.testing.assert_allclose(normalize_image(f, method="dtype"), [[0, 0.25], [0.75, 1.0]])
-    np.testing.assert_allclose(normalize_image(f, method="minmax"), [[0, 0.3], [0.5, 1.0]], atol=1e-7)
+    np.testing.assert_allclose(
+        normalize_image(f, method="minmax"), [[0, 0.3], [0.5, 1.0]], atol=1e-7
+    )
     assert not normalize_image(np.full((4, 4), 7, np.uint16)).any()  # constant -> zeros
     withnan = np.array([[0.0, np.nan], [1.0, 2.0]], np.float32)
     np.testing.assert_allclose(normalize_image(withnan, method="minmax"), [[0, 0], [0.5, 1]])
 
 
 def test_normalisation_validation() -> None:
-    with pytest.raises(InputError, match=r"unknown normalisation method 'min-max'; did you mean 'minmax'"):
+    with pytest.raises(
+        InputError, match=r"unknown normalisation method 'min-max'; did you mean 'minmax'"
+    ):
         normalize_image(np.zeros((4, 4)), method="min-max")
-    with pytest.raises(InputError, match=r"percentiles must satisfy 0 <= low < high <= 100; got \(99\.0, 1\.0\)"):
+    with pytest.raises(
+        InputError, match=r"percentiles must satisfy 0 <= low < high <= 100; got \(99\.0, 1\.0\)"
+    ):
         normalize_image(np.zeros((4, 4)), percentiles=(99, 1))
     with pytest.raises(InputError, match=r"image must be a 2-D array"):
         normalize_image(np.zeros((4, 4, 3)))
