@@ -241,9 +241,10 @@ def read_polygon_csv(
     Parameters
     ----------
     source : path, bytes or binary file object
-        The CSV file (a ``str`` is a path, never CSV text: pass text as bytes). Header ``image_url;point;polygon`` (any case; a ``,``-separated
-        variant with quoted tuples is accepted; a file whose first line is already data
-        is read with the columns in that order). ``point`` is ``"(x, y)"`` and optional
+        The CSV file (a ``str`` is a path, never CSV text: pass text as bytes). Header
+        ``image_url;point;polygon`` (any case; a ``,``-separated variant with quoted
+        tuples is accepted; a file whose first line is already data is read with the
+        columns in that order). ``point`` is ``"(x, y)"`` and optional
         (the polygon's centroid is used when the column or cell is empty); ``polygon``
         is ``"[(x, y), (x, y), ...]"`` with at least 3 distinct vertices.
     strict : bool
