@@ -42,13 +42,18 @@ def affine_matrix(
             mat = np.vstack([mat, [0.0, 0.0, 1.0]])
         if mat.shape != (3, 3) or not np.all(np.isfinite(mat)):
             raise InputError(
-                f"transform must be a finite 2x3 or 3x3 affine matrix acting on (x, y, 1) = (col, row, 1); "
+                "transform must be a finite 2x3 or 3x3 affine matrix acting on "
+                "(x, y, 1) = (col, row, 1); "
                 f"got shape {mat.shape}."
             )
         if not np.allclose(mat[2], [0.0, 0.0, 1.0]):
-            raise InputError(f"transform must be affine (last row 0, 0, 1); got last row {mat[2].tolist()}.")
+            raise InputError(
+                f"transform must be affine (last row 0, 0, 1); got last row {mat[2].tolist()}."
+            )
         if abs(np.linalg.det(mat[:2, :2])) < 1e-12:
-            raise InputError("transform is singular (zero determinant); it must map the EBSD grid onto an area.")
+            raise InputError(
+                "transform is singular (zero determinant); it must map the EBSD grid onto an area."
+            )
         return mat
     if scale is None:
         s_row = target_shape[0] / source_shape[0]
@@ -58,16 +63,17 @@ def affine_matrix(
         if values.size == 1:
             values = np.repeat(values, 2)
         if values.size != 2 or not np.all(np.isfinite(values)) or np.any(values <= 0):
-            raise InputError(f"scale must be one or two positive numbers (row, col); got {scale!r}.")
+            raise InputError(
+                f"scale must be one or two positive numbers (row, col); got {scale!r}."
+            )
         s_row, s_col = float(values[0]), float(values[1])
     return np.array(
-        [[s_col, 0.0, 0.5 * s_col - 0.5], [0.0, s_row, 0.5 * s_row - 0.5], [0.0, 0.0, 1.0]], dtype=np.float64
+        [[s_col, 0.0, 0.5 * s_col - 0.5], [0.0, s_row, 0.5 * s_row - 0.5], [0.0, 0.0, 1.0]],
+        dtype=np.float64,
     )
 
 
-def _draw_family(
-    out: np.ndarray, starts: np.ndarray, vec: np.ndarray, mat: np.ndarray
-) -> None:
+def _draw_family(out: np.ndarray, starts: np.ndarray, vec: np.ndarray, mat: np.ndarray) -> None:
     """Draw segments ``start + t * vec`` (t in [0, 1)) given in source (x, y)."""
     if len(starts) == 0:
         return
@@ -75,7 +81,7 @@ def _draw_family(
     tvec = a @ vec
     length = float(np.hypot(*tvec))
     # Samples at most half a target pixel apart keep the drawn line 8-connected.
-    k = max(1, int(math.ceil(2.0 * length)))
+    k = max(1, math.ceil(2.0 * length))
     t = np.arange(k, dtype=np.float64) / k
     offsets = t[:, None] * tvec[None, :]  # (K, 2)
     m_rows, m_cols = out.shape
@@ -101,13 +107,19 @@ def draw_edges(
     """
     out = np.zeros(target_shape, dtype=bool)
     r, c = np.nonzero(right)
-    _draw_family(out, np.column_stack([c + 0.5, r - 0.5]).astype(np.float64), np.array([0.0, 1.0]), mat)
+    _draw_family(
+        out, np.column_stack([c + 0.5, r - 0.5]).astype(np.float64), np.array([0.0, 1.0]), mat
+    )
     r, c = np.nonzero(down)
-    _draw_family(out, np.column_stack([c - 0.5, r + 0.5]).astype(np.float64), np.array([1.0, 0.0]), mat)
+    _draw_family(
+        out, np.column_stack([c - 0.5, r + 0.5]).astype(np.float64), np.array([1.0, 0.0]), mat
+    )
     return out
 
 
-def sample_labels(labels: np.ndarray, mat: np.ndarray, target_shape: tuple[int, int], fill: int = 0) -> np.ndarray:
+def sample_labels(
+    labels: np.ndarray, mat: np.ndarray, target_shape: tuple[int, int], fill: int = 0
+) -> np.ndarray:
     """Nearest-neighbour resampling of ``labels`` onto the target grid (``fill`` outside)."""
     inv = np.linalg.inv(mat)
     rows, cols = np.mgrid[0 : target_shape[0], 0 : target_shape[1]]

@@ -42,23 +42,27 @@ import numpy as np
 from scipy import ndimage, sparse
 from scipy.sparse.csgraph import connected_components
 
-from grainseg_core._ebsd_quat import disorientation_angle_deg, quat_conjugate, quat_multiply, sigma3_deviation_deg
+from grainseg_core._ebsd_quat import (
+    disorientation_angle_deg,
+    misorientation_components,
+    sigma3_deviation_deg,
+)
 from grainseg_core._ebsd_raster import affine_matrix, draw_edges, sample_labels, thicken
 from grainseg_core.errors import ConfigError, InputError
 from grainseg_core.io.ebsd import EBSDMap
 
 __all__ = [
     "BOUNDARY_CLASSES",
-    "NONE",
-    "LAGB",
     "HAGB",
-    "TWIN",
-    "PHASE",
+    "LAGB",
+    "NONE",
     "NON_INDEXED",
-    "GBConfig",
+    "PHASE",
+    "TWIN",
     "EBSDBoundaries",
-    "neighbour_misorientation",
+    "GBConfig",
     "classify_boundaries",
+    "neighbour_misorientation",
     "rasterize_boundaries",
     "rasterize_labels",
 ]
@@ -137,7 +141,9 @@ class GBConfig:
         for name in ("lagb_min_deg", "hagb_min_deg", "twin_tolerance_deg"):
             value = float(getattr(self, name))
             if not math.isfinite(value) or value <= 0 or value > 180:
-                raise ConfigError(f"{name} must be in (0, 180] degrees; got {getattr(self, name)!r}.")
+                raise ConfigError(
+                    f"{name} must be in (0, 180] degrees; got {getattr(self, name)!r}."
+                )
             object.__setattr__(self, name, value)
         if self.hagb_min_deg < self.lagb_min_deg:
             raise ConfigError(
@@ -146,7 +152,10 @@ class GBConfig:
         if self.grain_threshold_deg is not None:
             value = float(self.grain_threshold_deg)
             if not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"grain_threshold_deg must be a positive angle; got {self.grain_threshold_deg!r}.")
+                raise ConfigError(
+                    "grain_threshold_deg must be a positive angle; "
+                    f"got {self.grain_threshold_deg!r}."
+                )
             object.__setattr__(self, "grain_threshold_deg", value)
         for name, valid in (
             ("twins", ("separate", "include", "exclude")),
@@ -154,9 +163,13 @@ class GBConfig:
             ("nonindexed", ("exclude", "fill")),
         ):
             if getattr(self, name) not in valid:
-                raise ConfigError(f"{name} must be one of {', '.join(valid)}; got {getattr(self, name)!r}.")
+                raise ConfigError(
+                    f"{name} must be one of {', '.join(valid)}; got {getattr(self, name)!r}."
+                )
         if int(self.min_grain_size_px) != self.min_grain_size_px or self.min_grain_size_px < 1:
-            raise ConfigError(f"min_grain_size_px must be an integer >= 1; got {self.min_grain_size_px!r}.")
+            raise ConfigError(
+                f"min_grain_size_px must be an integer >= 1; got {self.min_grain_size_px!r}."
+            )
         object.__setattr__(self, "min_grain_size_px", int(self.min_grain_size_px))
 
     @property
@@ -235,36 +248,48 @@ class EBSDBoundaries:
 
 
 def _pairs(arr: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """(first, second) of each edge along ``axis`` (1 = right, 0 = down)."""
-    if axis == 1:
-        return arr[:, :-1], arr[:, 1:]
-    return arr[:-1], arr[1:]
+    """(first, second) pixel of each edge along ``axis`` (-1 = right, -2 = down)."""
+    if axis == -1:
+        return arr[..., :, :-1], arr[..., :, 1:]
+    return arr[..., :-1, :], arr[..., 1:, :]
 
 
 def _edges(
-    quats: np.ndarray, phase_id: np.ndarray, phases: dict, axis: int, config: GBConfig | None
+    q4: np.ndarray, phase_id: np.ndarray, phases: dict, axis: int, config: GBConfig | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Angle (float32, NaN if undefined), class (uint8) and twin flag of each edge."""
-    qa, qb = _pairs(quats, axis)
+    """Angle (float32, NaN if undefined), class (uint8) and twin flag of each edge.
+
+    ``q4`` holds the quaternion components first, (4, M, N).
+    """
     pa, pb = _pairs(phase_id, axis)
-    angle = np.full(pa.shape, np.nan, dtype=np.float32)
-    twin = np.zeros(pa.shape, dtype=bool)
-    same = (pa == pb) & (pa >= 0)
+    m4 = misorientation_components(*_pairs(q4, axis)).reshape(4, -1)
+    angle = np.full(pa.size, np.nan, dtype=np.float32)
+    twin = np.zeros(pa.size, dtype=bool)
+    same = ((pa == pb) & (pa >= 0)).ravel()
+    pa_flat = pa.ravel()
     for pid, phase in phases.items():
-        sel = same & (pa == pid)
-        if not sel.any():
+        sel = same & (pa_flat == pid)
+        if sel.all():  # one phase, all indexed: no copies
+            idx, m_sel = slice(None), m4
+        elif sel.any():
+            idx = np.flatnonzero(sel)
+            m_sel = m4[:, idx]
+        else:
             continue
-        m = quat_multiply(qb[sel], quat_conjugate(qa[sel]))
-        ang = disorientation_angle_deg(m, phase.proper_point_group)
-        angle[sel] = ang
+        pg = phase.proper_point_group
+        ang = disorientation_angle_deg(m_sel, pg)
+        angle[idx] = ang
         if config is not None and config.twins != "include" and phase.is_cubic:
             # |angle - 60| <= deviation, so only edges near 60 deg can be Sigma-3.
-            near = ang >= 60.0 - config.twin_tolerance_deg - 1e-6
-            if near.any():
-                dev = sigma3_deviation_deg(m[near], phase.proper_point_group)
-                flags = np.zeros(len(ang), dtype=bool)
-                flags[np.flatnonzero(near)] = dev <= config.twin_tolerance_deg + 1e-9
-                twin[sel] = flags
+            near = np.flatnonzero(ang >= 60.0 - config.twin_tolerance_deg - 1e-6)
+            if near.size:
+                dev = sigma3_deviation_deg(m_sel[:, near], pg)
+                flags = np.zeros(ang.size, dtype=bool)
+                flags[near] = dev <= config.twin_tolerance_deg + 1e-9
+                twin[idx] = flags
+    angle = angle.reshape(pa.shape)
+    twin = twin.reshape(pa.shape)
+    same = same.reshape(pa.shape)
     cls = np.zeros(pa.shape, dtype=np.uint8)
     if config is not None:
         with np.errstate(invalid="ignore"):
@@ -276,10 +301,15 @@ def _edges(
     return angle, cls, twin
 
 
+def _components_first(quats: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(quats, -1, 0))
+
+
 def _check_map(ebsd: Any) -> EBSDMap:
     if not isinstance(ebsd, EBSDMap):
         raise InputError(
-            f"ebsd must be an EBSDMap (from grainseg_core.io.ebsd.read_ebsd); got {type(ebsd).__name__}."
+            "ebsd must be an EBSDMap (from grainseg_core.io.ebsd.read_ebsd); "
+            f"got {type(ebsd).__name__}."
         )
     return ebsd
 
@@ -304,17 +334,21 @@ def neighbour_misorientation(ebsd: EBSDMap) -> tuple[np.ndarray, np.ndarray]:
     --------
     >>> from grainseg_core.io.ebsd import EBSDPhase
     >>> e = np.zeros((1, 2, 3)); e[0, 1, 0] = 30
-    >>> m = EBSDMap.from_euler(e, np.ones((1, 2), int), {1: EBSDPhase(1, "Fe", "m-3m")}, 1.0, degrees=True)
+    >>> fe = {1: EBSDPhase(1, "Fe", "m-3m")}
+    >>> m = EBSDMap.from_euler(e, np.ones((1, 2), int), fe, 1.0, degrees=True)
     >>> np.round(neighbour_misorientation(m)[0], 3).tolist()
     [[30.0]]
     """
     ebsd = _check_map(ebsd)
-    right = _edges(ebsd.quaternions, ebsd.phase_id, ebsd.phases, 1, None)[0]
-    down = _edges(ebsd.quaternions, ebsd.phase_id, ebsd.phases, 0, None)[0]
+    q4 = _components_first(ebsd.quaternions)
+    right = _edges(q4, ebsd.phase_id, ebsd.phases, -1, None)[0]
+    down = _edges(q4, ebsd.phase_id, ebsd.phases, -2, None)[0]
     return right, down
 
 
-def _edges_to_pixels(right: np.ndarray, down: np.ndarray, shape: tuple[int, int], reduce) -> np.ndarray:
+def _edges_to_pixels(
+    right: np.ndarray, down: np.ndarray, shape: tuple[int, int], reduce
+) -> np.ndarray:
     """Give each edge to its right/lower pixel and combine the two with ``reduce``."""
     from_left = np.zeros(shape, dtype=right.dtype)
     from_top = np.zeros(shape, dtype=down.dtype)
@@ -326,7 +360,9 @@ def _edges_to_pixels(right: np.ndarray, down: np.ndarray, shape: tuple[int, int]
 # ---------------------------------------------------------------- grains
 
 
-def _label_grains(join_right: np.ndarray, join_down: np.ndarray, indexed: np.ndarray, config: GBConfig) -> np.ndarray:
+def _label_grains(
+    join_right: np.ndarray, join_down: np.ndarray, indexed: np.ndarray, config: GBConfig
+) -> np.ndarray:
     m_rows, n_cols = indexed.shape
     node = np.arange(m_rows * n_cols, dtype=np.int64).reshape(m_rows, n_cols)
     src = np.concatenate([node[:, :-1][join_right], node[:-1, :][join_down]])
@@ -375,7 +411,8 @@ def classify_boundaries(ebsd: EBSDMap, *, config: GBConfig | None = None) -> EBS
     --------
     >>> from grainseg_core.io.ebsd import EBSDPhase
     >>> e = np.zeros((2, 4, 3)); e[:, 2:, 0] = 30  # two grains, 30 deg about z
-    >>> m = EBSDMap.from_euler(e, np.ones((2, 4), int), {1: EBSDPhase(1, "Ni", "m-3m")}, 1.0, degrees=True)
+    >>> ni = {1: EBSDPhase(1, "Ni", "m-3m")}
+    >>> m = EBSDMap.from_euler(e, np.ones((2, 4), int), ni, 1.0, degrees=True)
     >>> b = classify_boundaries(m)
     >>> b.boundary_class.tolist()
     [[0, 0, 2, 0], [0, 0, 2, 0]]
@@ -391,11 +428,14 @@ def classify_boundaries(ebsd: EBSDMap, *, config: GBConfig | None = None) -> EBS
         _, idx = ndimage.distance_transform_edt(~ebsd.indexed, return_indices=True)
         quats = quats[idx[0], idx[1]]
         phase_id = phase_id[idx[0], idx[1]]
-    ang_r, cls_r, twin_r = _edges(quats, phase_id, ebsd.phases, 1, config)
-    ang_d, cls_d, twin_d = _edges(quats, phase_id, ebsd.phases, 0, config)
+    q4 = _components_first(quats)
+    ang_r, cls_r, twin_r = _edges(q4, phase_id, ebsd.phases, -1, config)
+    ang_d, cls_d, twin_d = _edges(q4, phase_id, ebsd.phases, -2, config)
     shape = ebsd.shape
     counted = list(config.counted_classes)
-    boundary = _edges_to_pixels(np.isin(cls_r, counted), np.isin(cls_d, counted), shape, np.logical_or)
+    boundary = _edges_to_pixels(
+        np.isin(cls_r, counted), np.isin(cls_d, counted), shape, np.logical_or
+    )
     ranks = _edges_to_pixels(_RANK[cls_r], _RANK[cls_d], shape, np.maximum)
     boundary_class = _FROM_RANK[ranks]
 
@@ -430,7 +470,9 @@ def _target_shape(target_shape: Any) -> tuple[int, int]:
     except (TypeError, ValueError) as exc:
         raise InputError(f"target_shape must be (rows, cols); got {target_shape!r}.") from exc
     if len(shape) != 2 or min(shape) < 1:
-        raise InputError(f"target_shape must be two positive integers (rows, cols); got {target_shape!r}.")
+        raise InputError(
+            f"target_shape must be two positive integers (rows, cols); got {target_shape!r}."
+        )
     return shape  # type: ignore[return-value]
 
 
@@ -438,7 +480,8 @@ def _as_labels(labels: Any) -> np.ndarray:
     arr = np.asarray(labels)
     if arr.ndim != 2 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
         raise InputError(
-            f"data must be an EBSDBoundaries or an integer label map (M, N); got dtype {arr.dtype}, shape {arr.shape}."
+            "data must be an EBSDBoundaries or an integer label map (M, N); "
+            f"got dtype {arr.dtype}, shape {arr.shape}."
         )
     return arr
 
@@ -533,4 +576,3 @@ def rasterize_labels(
     shape = _target_shape(target_shape)
     mat = affine_matrix(transform, scale, arr.shape, shape)
     return sample_labels(arr, mat, shape)
-

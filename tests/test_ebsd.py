@@ -55,7 +55,9 @@ def make_map(quats: np.ndarray, phase_id: np.ndarray | None = None, phases=None)
 
 def z_rotation_map(angles_deg) -> EBSDMap:
     angles = np.asarray(angles_deg, dtype=float)
-    q = np.stack([rotated(axis_angle([0, 0, 1], a)) for a in angles.ravel()]).reshape(*angles.shape, 4)
+    q = np.stack([rotated(axis_angle([0, 0, 1], a)) for a in angles.ravel()]).reshape(
+        *angles.shape, 4
+    )
     return make_map(q)
 
 
@@ -197,7 +199,8 @@ def test_brandon_tolerance() -> None:
     assert inside.edge_class_right[0, 1] == TWIN
     assert outside.edge_class_right[0, 1] == HAGB
     loose = classify_boundaries(
-        bicrystal(quat_multiply(axis_angle([1, 0, 0], 9.5), twin)), config=GBConfig(twin_tolerance_deg=10)
+        bicrystal(quat_multiply(axis_angle([1, 0, 0], 9.5), twin)),
+        config=GBConfig(twin_tolerance_deg=10),
     )
     assert loose.edge_class_right[0, 1] == TWIN
 
@@ -301,7 +304,8 @@ def test_classify_rejects_bad_arguments() -> None:
     with pytest.raises(InputError, match="ebsd must be an EBSDMap"):
         classify_boundaries(np.zeros((3, 3, 4)))  # type: ignore[arg-type]
     with pytest.raises(InputError, match="config must be a GBConfig"):
-        classify_boundaries(z_rotation_map([[0, 1]]), config={"lagb_min_deg": 2})  # type: ignore[arg-type]
+        bad = {"lagb_min_deg": 2}
+        classify_boundaries(z_rotation_map([[0, 1]]), config=bad)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="ebsd must be an EBSDMap"):
         neighbour_misorientation("map.ang")  # type: ignore[arg-type]
 
@@ -311,7 +315,10 @@ def test_classify_rejects_bad_arguments() -> None:
     [
         ({"lagb_min_deg": 0}, "lagb_min_deg must be in \\(0, 180\\]"),
         ({"hagb_min_deg": float("nan")}, "hagb_min_deg must be in"),
-        ({"lagb_min_deg": 20, "hagb_min_deg": 15}, "hagb_min_deg \\(15.0\\) must be >= lagb_min_deg"),
+        (
+            {"lagb_min_deg": 20, "hagb_min_deg": 15},
+            "hagb_min_deg \\(15.0\\) must be >= lagb_min_deg",
+        ),
         ({"twins": "maybe"}, "twins must be one of separate, include, exclude"),
         ({"small_grains": "keep"}, "small_grains must be one of merge, drop"),
         ({"nonindexed": "zero"}, "nonindexed must be one of exclude, fill"),
@@ -342,7 +349,8 @@ def test_defdap_reference_grains_and_boundaries(shared_data: Path) -> None:
     folder = shared_data / "ebsd" / "defdap_ni"
     ebsd = read_ebsd(folder / "testDataEBSD.crc")
     b = classify_boundaries(
-        ebsd, config=GBConfig(lagb_min_deg=5, min_grain_size_px=10, small_grains="drop", twins="include")
+        ebsd,
+        config=GBConfig(lagb_min_deg=5, min_grain_size_px=10, small_grains="drop", twins="include"),
     )
     expected = np.load(folder / "expected_output" / "ebsd_grains_5deg_10.npz")["grains"]
     # DefDAP marks grains under 10 px as -2: our dropped small grains (label 0).
@@ -361,7 +369,9 @@ def test_defdap_reference_grains_and_boundaries(shared_data: Path) -> None:
 
 def test_sdss_grain_count_and_median_ecd(shared_data: Path) -> None:
     ebsd = read_ebsd(shared_data / "ebsd" / "orix_sdss" / "sdss_ferrite_austenite.ang")
-    b = classify_boundaries(ebsd, config=GBConfig(lagb_min_deg=15, hagb_min_deg=15, twins="include"))
+    b = classify_boundaries(
+        ebsd, config=GBConfig(lagb_min_deg=15, hagb_min_deg=15, twins="include")
+    )
     sizes = np.bincount(b.grain_labels.ravel())[1:]
     big = sizes[sizes >= 5]
     ecd_um = 2 * np.sqrt(big * ebsd.step_size_um[0] * ebsd.step_size_um[1] / np.pi)
@@ -371,7 +381,9 @@ def test_sdss_grain_count_and_median_ecd(shared_data: Path) -> None:
     # Twins counted separately leave the grains unchanged; excluding them merges twins.
     sep = classify_boundaries(ebsd, config=GBConfig(lagb_min_deg=15, hagb_min_deg=15))
     assert np.array_equal(sep.grain_labels, b.grain_labels) and (sep.edge_class_right == TWIN).any()
-    exc = classify_boundaries(ebsd, config=GBConfig(lagb_min_deg=15, hagb_min_deg=15, twins="exclude"))
+    exc = classify_boundaries(
+        ebsd, config=GBConfig(lagb_min_deg=15, hagb_min_deg=15, twins="exclude")
+    )
     assert exc.n_grains < b.n_grains
 
 
@@ -412,13 +424,17 @@ def test_rasterize_transform_equals_scale() -> None:
     _, cell = voronoi_map((20, 25), 8, seed=4)
     by_scale = rasterize_boundaries(cell, target_shape=(40, 50), scale=2)
     matrix = np.array([[2.0, 0.0, 0.5], [0.0, 2.0, 0.5]])
-    assert np.array_equal(rasterize_boundaries(cell, target_shape=(40, 50), transform=matrix), by_scale)
+    assert np.array_equal(
+        rasterize_boundaries(cell, target_shape=(40, 50), transform=matrix), by_scale
+    )
     assert np.array_equal(rasterize_boundaries(cell, target_shape=(40, 50)), by_scale)
 
     class Affine:  # skimage-like object with .params
         params = np.vstack([matrix, [0, 0, 1]])
 
-    assert np.array_equal(rasterize_boundaries(cell, target_shape=(40, 50), transform=Affine()), by_scale)
+    assert np.array_equal(
+        rasterize_boundaries(cell, target_shape=(40, 50), transform=Affine()), by_scale
+    )
 
 
 def test_rasterize_line_width_and_transpose() -> None:
@@ -441,10 +457,16 @@ def test_rasterize_line_width_and_transpose() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"target_shape": (10, 10), "scale": 2, "transform": np.eye(3)}, "either transform or scale"),
+        (
+            {"target_shape": (10, 10), "scale": 2, "transform": np.eye(3)},
+            "either transform or scale",
+        ),
         ({"target_shape": (10, 10), "transform": np.zeros((2, 3))}, "transform is singular"),
         ({"target_shape": (10, 10), "transform": np.eye(4)}, "2x3 or 3x3 affine"),
-        ({"target_shape": (10, 10), "transform": [[1, 0, 0], [0, 1, 0], [1, 0, 1]]}, "must be affine"),
+        (
+            {"target_shape": (10, 10), "transform": [[1, 0, 0], [0, 1, 0], [1, 0, 1]]},
+            "must be affine",
+        ),
         ({"target_shape": (10, 10), "scale": -1}, "scale must be one or two positive"),
         ({"target_shape": (10,)}, "target_shape must be two positive integers"),
         ({"target_shape": "big"}, "target_shape must be"),

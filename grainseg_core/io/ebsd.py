@@ -30,6 +30,7 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -44,14 +45,22 @@ from grainseg_core.errors import EBSDError
 
 __all__ = [
     "SUPPORTED_EBSD_EXTENSIONS",
-    "EBSDPhase",
     "EBSDMap",
-    "read_ebsd",
+    "EBSDPhase",
     "mask_by_quality",
+    "read_ebsd",
 ]
 
 #: File extensions :func:`read_ebsd` accepts (lower case).
-SUPPORTED_EBSD_EXTENSIONS: tuple[str, ...] = (".ang", ".ctf", ".h5", ".hdf5", ".h5ebsd", ".cpr", ".crc")
+SUPPORTED_EBSD_EXTENSIONS: tuple[str, ...] = (
+    ".ang",
+    ".ctf",
+    ".h5",
+    ".hdf5",
+    ".h5ebsd",
+    ".cpr",
+    ".crc",
+)
 
 _ORIX_EXTENSIONS = {".ang": "ang", ".ctf": "ctf", ".h5": "hdf5", ".hdf5": "hdf5", ".h5ebsd": "hdf5"}
 
@@ -71,6 +80,7 @@ _OXFORD_LAUE_GROUPS = {
 }
 
 
+@functools.lru_cache(maxsize=64)
 def _point_group_info(point_group: str) -> tuple[str, str, str | None]:
     """Return (orix name, proper point group name, crystal system) or raise."""
     from orix.crystal_map import Phase  # lazy: orix import is slow
@@ -83,7 +93,9 @@ def _point_group_info(point_group: str) -> tuple[str, str, str | None]:
             "(use a Hermann-Mauguin name such as 'm-3m', '432', '6/mmm' or 'mmm')."
         ) from exc
     if pg is None:
-        raise EBSDError("a phase has no point group; EBSD boundaries need each phase's crystal symmetry.")
+        raise EBSDError(
+            "a phase has no point group; EBSD boundaries need each phase's crystal symmetry."
+        )
     return pg.name, pg.proper_subgroup.name, pg.system
 
 
@@ -116,7 +128,10 @@ class EBSDPhase:
         object.__setattr__(self, "point_group", name)
         object.__setattr__(self, "phase_id", int(self.phase_id))
         if self.phase_id < 0:
-            raise EBSDError(f"phase {self.name!r} has id {self.phase_id}; ids must be >= 0 (-1 means non-indexed).")
+            raise EBSDError(
+                f"phase {self.name!r} has id {self.phase_id}; "
+                "ids must be >= 0 (-1 means non-indexed)."
+            )
 
     @property
     def proper_point_group(self) -> str:
@@ -151,7 +166,8 @@ def _check_step(step_size_um: Any) -> tuple[float, float]:
         values = np.repeat(values, 2)
     if values.size != 2 or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise EBSDError(
-            f"step_size_um must be one or two positive, finite micrometre values (row, col); got {step_size_um!r}."
+            "step_size_um must be one or two positive, finite micrometre values (row, col); "
+            f"got {step_size_um!r}."
         )
     return float(values[0]), float(values[1])
 
@@ -201,24 +217,35 @@ class EBSDMap:
     def __post_init__(self) -> None:
         phase_id = np.asarray(self.phase_id)
         if phase_id.ndim != 2 or phase_id.size == 0:
-            raise EBSDError(f"phase_id must be a non-empty 2-D array (M, N); got shape {phase_id.shape}.")
+            raise EBSDError(
+                f"phase_id must be a non-empty 2-D array (M, N); got shape {phase_id.shape}."
+            )
         if not np.issubdtype(phase_id.dtype, np.integer):
-            raise EBSDError(f"phase_id must hold integers (-1 = non-indexed); got dtype {phase_id.dtype}.")
+            raise EBSDError(
+                f"phase_id must hold integers (-1 = non-indexed); got dtype {phase_id.dtype}."
+            )
         shape = phase_id.shape
         quats = np.asarray(self.quaternions, dtype=np.float64)
         if quats.shape != (*shape, 4):
-            raise EBSDError(f"quaternions must have shape {(*shape, 4)} to match phase_id; got {quats.shape}.")
+            raise EBSDError(
+                f"quaternions must have shape {(*shape, 4)} to match phase_id; got {quats.shape}."
+            )
         phases = dict(self.phases)
         for key, phase in phases.items():
             if not isinstance(phase, EBSDPhase) or phase.phase_id != key:
-                raise EBSDError(f"phases[{key!r}] must be an EBSDPhase with phase_id {key}; got {phase!r}.")
+                raise EBSDError(
+                    f"phases[{key!r}] must be an EBSDPhase with phase_id {key}; got {phase!r}."
+                )
         ids = np.unique(phase_id)
         if ids.min() < -1:
-            raise EBSDError(f"phase_id values must be >= -1 (-1 = non-indexed); found {int(ids.min())}.")
+            raise EBSDError(
+                f"phase_id values must be >= -1 (-1 = non-indexed); found {int(ids.min())}."
+            )
         missing = sorted(int(i) for i in ids if i >= 0 and int(i) not in phases)
         if missing:
             raise EBSDError(
-                f"phase ids {missing} occur in the map but have no phase (known ids: {sorted(phases)}); "
+                f"phase ids {missing} occur in the map but have no phase "
+                f"(known ids: {sorted(phases)}); "
                 "the file's phase table is incomplete."
             )
         indexed = phase_id >= 0
@@ -231,7 +258,10 @@ class EBSDMap:
         bad = ~np.isfinite(quats).all(axis=-1)
         norms = np.linalg.norm(np.where(bad[..., None], 1.0, quats), axis=-1)
         if np.any((bad | (norms < 1e-12)) & indexed):
-            raise EBSDError("quaternions are non-finite or zero at indexed pixels; the orientation data is corrupt.")
+            raise EBSDError(
+                "quaternions are non-finite or zero at indexed pixels; "
+                "the orientation data is corrupt."
+            )
         quats[bad | (norms < 1e-12)] = (1.0, 0.0, 0.0, 0.0)
         norms = np.linalg.norm(quats, axis=-1)
         quats /= norms[..., None]
@@ -265,7 +295,8 @@ class EBSDMap:
         Examples
         --------
         >>> e = np.zeros((1, 2, 3)); e[0, 1, 0] = 30
-        >>> m = EBSDMap.from_euler(e, np.ones((1, 2), int), {1: EBSDPhase(1, "Fe", "m-3m")}, 1.0, degrees=True)
+        >>> fe = {1: EBSDPhase(1, "Fe", "m-3m")}
+        >>> m = EBSDMap.from_euler(e, np.ones((1, 2), int), fe, 1.0, degrees=True)
         >>> m.quaternions.shape
         (1, 2, 4)
         """
@@ -328,7 +359,9 @@ def mask_by_quality(
     [[-1, 1]]
     """
     if name not in ebsd.quality:
-        raise EBSDError(f"quality map {name!r} is not in this EBSD map; it has {sorted(ebsd.quality)}.")
+        raise EBSDError(
+            f"quality map {name!r} is not in this EBSD map; it has {sorted(ebsd.quality)}."
+        )
     if minimum is None and maximum is None:
         raise EBSDError("mask_by_quality needs minimum, maximum or both.")
     value = np.asarray(ebsd.quality[name], dtype=np.float64)
@@ -338,7 +371,9 @@ def mask_by_quality(
     if maximum is not None:
         keep &= value <= maximum
     phase_id = np.where(keep, ebsd.phase_id, -1)
-    return EBSDMap(ebsd.quaternions, phase_id, ebsd.phases, ebsd.step_size_um, ebsd.quality, ebsd.metadata)
+    return EBSDMap(
+        ebsd.quaternions, phase_id, ebsd.phases, ebsd.step_size_um, ebsd.quality, ebsd.metadata
+    )
 
 
 # ------------------------------------------------------------------ readers
@@ -405,7 +440,7 @@ def _load_orix(path: Path, fmt: str):
     kwargs = {"autogen_names": False} if fmt == "ang" else {}
     try:
         return orix.io.load(str(path), **kwargs)
-    except Exception as exc:  # noqa: BLE001 - orix raises many types on malformed files
+    except Exception as exc:
         if "valid point group" in str(exc):
             raise EBSDError(
                 f"{path.name}: unknown phase symmetry in the header ({exc}); "
@@ -413,7 +448,8 @@ def _load_orix(path: Path, fmt: str):
             ) from exc
         label = {"ang": ".ang", "ctf": ".ctf", "hdf5": "HDF5 (orix, EMsoft or Bruker h5ebsd)"}[fmt]
         raise EBSDError(
-            f"{path.name} could not be read as an EBSD map in {label} format ({type(exc).__name__}: {exc}); "
+            f"{path.name} could not be read as an EBSD map in {label} format "
+            f"({type(exc).__name__}: {exc}); "
             "check that the file is an EBSD export of that format and is complete."
         ) from exc
 
@@ -427,10 +463,17 @@ def _read_with_orix(path: Path, fmt: str) -> EBSDMap:
     phase_flat = np.asarray(xmap.phase_id).astype(np.int64).ravel()
     props = {str(k): np.asarray(v, dtype=np.float64).ravel() for k, v in xmap.prop.items()}
     phases, phase_flat = _phases_from_orix(path, xmap, phase_flat)
-    metadata: dict[str, Any] = {"source": str(path), "format": fmt, "reader": "orix", "scan_unit": xmap.scan_unit}
+    metadata: dict[str, Any] = {
+        "source": str(path),
+        "format": fmt,
+        "reader": "orix",
+        "scan_unit": xmap.scan_unit,
+    }
     if hexgrid:
         step = _header_step(path, header, "XSTEP") * unit_scale
-        grid_index, shape = _hex_to_square(np.asarray(xmap.x) * unit_scale, np.asarray(xmap.y) * unit_scale, step)
+        grid_index, shape = _hex_to_square(
+            np.asarray(xmap.x) * unit_scale, np.asarray(xmap.y) * unit_scale, step
+        )
         steps = (step, step)
         metadata["grid"] = "HexGrid resampled to a square grid (nearest neighbour)"
     else:
@@ -456,7 +499,9 @@ def _build(path: Path, make) -> EBSDMap:
         raise EBSDError(f"{path.name}: {exc}") from exc
 
 
-def _phases_from_orix(path: Path, xmap, phase_flat: np.ndarray) -> tuple[dict[int, EBSDPhase], np.ndarray]:
+def _phases_from_orix(
+    path: Path, xmap, phase_flat: np.ndarray
+) -> tuple[dict[int, EBSDPhase], np.ndarray]:
     orix_phases = {int(pid): ph for pid, ph in xmap.phases if int(pid) >= 0}
     used = sorted({int(i) for i in np.unique(phase_flat) if i >= 0})
     if used == [0] and 0 not in orix_phases and len(orix_phases) == 1:
@@ -483,16 +528,21 @@ def _header_step(path: Path, header: dict[str, str], key: str) -> float:
     except (KeyError, ValueError):
         value = math.nan
     if not math.isfinite(value) or value <= 0:
-        raise EBSDError(f"{path.name}: missing step size: the header has no positive {key}; fix the header.")
+        raise EBSDError(
+            f"{path.name}: missing step size: the header has no positive {key}; fix the header."
+        )
     return value
 
 
-def _square_grid(path: Path, xmap, unit_scale: float) -> tuple[np.ndarray, tuple[int, int], tuple[float, float]]:
+def _square_grid(
+    path: Path, xmap, unit_scale: float
+) -> tuple[np.ndarray, tuple[int, int], tuple[float, float]]:
     """Flat-point index per grid pixel (-1 = no point), shape and (row, col) step."""
     # orix drops a coordinate axis whose values are all equal (x/y become None).
     if xmap.size > 1 and (len(xmap.shape) == 0 or (xmap.x is None and xmap.y is None)):
         raise EBSDError(
-            f"{path.name}: missing step size: all {xmap.size} points have the same x/y coordinates, "
+            f"{path.name}: missing step size: all {xmap.size} points have the same "
+            "x/y coordinates, "
             "so neither the step nor the grid can be known; export the map with coordinates."
         )
     shape = tuple(int(s) for s in xmap.shape)
@@ -502,14 +552,27 @@ def _square_grid(path: Path, xmap, unit_scale: float) -> tuple[np.ndarray, tuple
     if len(shape) != 2:
         raise EBSDError(f"{path.name}: expected a 2-D map; orix found shape {shape}.")
     try:
-        rows = np.zeros(xmap.size, np.int64) if shape[0] == 1 else np.asarray(xmap.row, np.int64).ravel()
-        cols = np.zeros(xmap.size, np.int64) if shape[1] == 1 else np.asarray(xmap.col, np.int64).ravel()
+        rows = (
+            np.zeros(xmap.size, np.int64)
+            if shape[0] == 1
+            else np.asarray(xmap.row, np.int64).ravel()
+        )
+        cols = (
+            np.zeros(xmap.size, np.int64)
+            if shape[1] == 1
+            else np.asarray(xmap.col, np.int64).ravel()
+        )
     except (IndexError, ValueError, TypeError) as exc:
         raise EBSDError(
             f"{path.name}: the x/y coordinates do not form a regular grid ({exc}); "
             "missing step size or coordinates in the file."
         ) from exc
-    if len(cols) != xmap.size or len(rows) != xmap.size or rows.max() >= shape[0] or cols.max() >= shape[1]:
+    if (
+        len(cols) != xmap.size
+        or len(rows) != xmap.size
+        or rows.max() >= shape[0]
+        or cols.max() >= shape[1]
+    ):
         raise EBSDError(f"{path.name}: the x/y coordinates do not form a regular {shape} grid.")
     dy = float(xmap.dy) * unit_scale if shape[0] > 1 else math.nan
     dx = float(xmap.dx) * unit_scale if shape[1] > 1 else math.nan
@@ -522,7 +585,9 @@ def _square_grid(path: Path, xmap, unit_scale: float) -> tuple[np.ndarray, tuple
         )
     flat = rows * shape[1] + cols
     if np.unique(flat).size != flat.size:
-        raise EBSDError(f"{path.name}: several points share one grid position; the coordinates are not a grid.")
+        raise EBSDError(
+            f"{path.name}: several points share one grid position; the coordinates are not a grid."
+        )
     index = np.full(shape[0] * shape[1], -1, dtype=np.int64)
     index[flat] = np.arange(flat.size)
     return index.reshape(shape), shape, (dy, dx)
@@ -533,8 +598,8 @@ def _hex_to_square(x: np.ndarray, y: np.ndarray, step: float) -> tuple[np.ndarra
     from scipy.spatial import cKDTree
 
     x0, y0 = float(x.min()), float(y.min())
-    n_cols = int(math.floor((float(x.max()) - x0) / step + 0.5)) + 1
-    n_rows = int(math.floor((float(y.max()) - y0) / step + 0.5)) + 1
+    n_cols = math.floor((float(x.max()) - x0) / step + 0.5) + 1
+    n_rows = math.floor((float(y.max()) - y0) / step + 0.5) + 1
     rr, cc = np.mgrid[0:n_rows, 0:n_cols]
     tree = cKDTree(np.column_stack([y - y0, x - x0]))
     _, idx = tree.query(np.column_stack([rr.ravel() * step, cc.ravel() * step]))
@@ -546,7 +611,8 @@ def _read_oxford_binary(path: Path) -> EBSDMap:
     for part in (cpr, crc):
         if not part.is_file():
             raise EBSDError(
-                f"EBSD file not found: {part} (an Oxford map needs both the .cpr header and the .crc data, side by side)."
+                f"EBSD file not found: {part} (an Oxford map needs both the .cpr header "
+                "and the .crc data, side by side)."
             )
     try:
         from defdap.file_readers import OxfordBinaryLoader
@@ -561,9 +627,13 @@ def _read_oxford_binary(path: Path) -> EBSDMap:
     except KeyError as exc:
         key = str(exc.args[0]) if exc.args else ""
         if key.startswith("GridDist"):
-            raise EBSDError(f"{cpr.name}: missing step size ({key} in [Job]); fix the .cpr header.") from exc
-        raise EBSDError(f"{cpr.name} is not a valid Oxford .cpr header: missing key {key!r}.") from exc
-    except Exception as exc:  # noqa: BLE001 - DefDAP raises many types on malformed files
+            raise EBSDError(
+                f"{cpr.name}: missing step size ({key} in [Job]); fix the .cpr header."
+            ) from exc
+        raise EBSDError(
+            f"{cpr.name} is not a valid Oxford .cpr header: missing key {key!r}."
+        ) from exc
+    except Exception as exc:
         if "laue group" in str(exc).lower():
             raise EBSDError(
                 f"{cpr.name}: unknown phase symmetry ({exc}); known Oxford LaueGroup codes are "
@@ -603,4 +673,9 @@ def _read_oxford_binary(path: Path) -> EBSDMap:
         "grid": "SqrGrid",
         "acquisition_rotation_quat": acq,
     }
-    return _build(cpr, lambda: EBSDMap.from_euler(euler, phase_id, phases, step, quality=quality, metadata=metadata))
+    return _build(
+        cpr,
+        lambda: EBSDMap.from_euler(
+            euler, phase_id, phases, step, quality=quality, metadata=metadata
+        ),
+    )

@@ -36,11 +36,13 @@ def write_ang(
     m_rows, n_cols = phase.shape
     ci = np.full(phase.shape, 0.9) if ci is None else ci
     header = (
-        "# TEM_PIXperUM 1.000000\n# x-star 0.5\n# y-star 0.5\n# z-star 0.5\n# WorkingDistance 15.0\n#\n"
+        "# TEM_PIXperUM 1.000000\n# x-star 0.5\n# y-star 0.5\n# z-star 0.5\n"
+        "# WorkingDistance 15.0\n#\n"
         "# Phase 1\n# MaterialName Nickel\n# Formula Ni\n# Info\n"
         f"# Symmetry {symmetry}\n# LatticeConstants 3.520 3.520 3.520 90.000 90.000 90.000\n"
         "# NumberFamilies 0\n#\n# GRID: SqrGrid\n"
-        f"# XSTEP: {step}\n# YSTEP: {step}\n# NCOLS_ODD: {n_cols}\n# NCOLS_EVEN: {n_cols}\n# NROWS: {m_rows}\n#\n"
+        f"# XSTEP: {step}\n# YSTEP: {step}\n# NCOLS_ODD: {n_cols}\n# NCOLS_EVEN: {n_cols}\n"
+        f"# NROWS: {m_rows}\n#\n"
     )
     lines = []
     for r in range(m_rows):
@@ -48,7 +50,8 @@ def write_ang(
             x, y = (0.0, 0.0) if zero_xy else (c * step, r * step)
             e = euler[r, c]
             lines.append(
-                f"{e[0]:.5f} {e[1]:.5f} {e[2]:.5f} {x:.5f} {y:.5f} 100.0 {ci[r, c]:.3f} {phase[r, c]} 0 1.0"
+                f"{e[0]:.5f} {e[1]:.5f} {e[2]:.5f} {x:.5f} {y:.5f} 100.0 {ci[r, c]:.3f} "
+                f"{phase[r, c]} 0 1.0"
             )
     path.write_text(header + "\n".join(lines) + "\n")
     return path
@@ -63,7 +66,8 @@ def write_hex_ang(path: Path) -> Path:
     header = (
         "# Phase 1\n# MaterialName Nickel\n# Formula Ni\n# Info\n# Symmetry 43\n"
         "# LatticeConstants 3.52 3.52 3.52 90.000 90.000 90.000\n# NumberFamilies 0\n#\n"
-        "# GRID: HexGrid\n# XSTEP: 1.000000\n# YSTEP: 0.866025\n# NCOLS_ODD: 4\n# NCOLS_EVEN: 3\n# NROWS: 4\n#\n"
+        "# GRID: HexGrid\n# XSTEP: 1.000000\n# YSTEP: 0.866025\n# NCOLS_ODD: 4\n"
+        "# NCOLS_EVEN: 3\n# NROWS: 4\n#\n"
     )
     lines = []
     for r in range(4):
@@ -94,7 +98,8 @@ def write_ctf(path: Path, euler_deg: np.ndarray, phase: np.ndarray, *, laue: int
         for c in range(n_cols):
             e = euler_deg[r, c]
             lines.append(
-                f"{phase[r, c]}\t{c * 0.5:.4f}\t{r * 0.5:.4f}\t8\t0\t{e[0]:.3f}\t{e[1]:.3f}\t{e[2]:.3f}"
+                f"{phase[r, c]}\t{c * 0.5:.4f}\t{r * 0.5:.4f}\t8\t0"
+                f"\t{e[0]:.3f}\t{e[1]:.3f}\t{e[2]:.3f}"
                 f"\t{0.1 * r:.4f}\t{100 + c}\t150"
             )
     path.write_text(CTF_HEADER.format(nx=n_cols, ny=m_rows, laue=laue) + "\n".join(lines) + "\n")
@@ -108,7 +113,12 @@ def png_bytes() -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
     ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 def euler_quat(phi1: float, phi: float, phi2: float) -> np.ndarray:
@@ -163,7 +173,9 @@ def test_defdap_oxford_binary(shared_data: Path, name: str) -> None:
     ebsd = read_ebsd(shared_data / "ebsd" / "defdap_ni" / name)
     assert ebsd.shape == (243, 359)
     assert ebsd.step_size_um == (0.12, 0.12)
-    assert {k: (p.name, p.point_group) for k, p in ebsd.phases.items()} == {1: ("Ni-superalloy", "m-3m")}
+    assert {k: (p.name, p.point_group) for k, p in ebsd.phases.items()} == {
+        1: ("Ni-superalloy", "m-3m")
+    }
     assert set(ebsd.quality) == {"MAD", "BC", "BS"}
     assert all(v.shape == (243, 359) for v in ebsd.quality.values())
     assert ebsd.indexed.all()
@@ -196,8 +208,12 @@ def test_hexgrid_ang_is_resampled_by_nearest_neighbour(tmp_path: Path) -> None:
     low, high = euler_quat(0.1, 0.2, 0.3), euler_quat(1.0, 0.2, 0.3)
     # Square pixel (r, c) sits at (y, x) = (r, c): rows 0 and 1 lie nearest hex rows
     # 0 (y = 0) and 1 (y = 0.87), rows 2 and 3 nearest hex rows 2 (y = 1.73) and 3 (y = 2.6).
-    got_low = np.array([[same_rotation(ebsd.quaternions[r, c], low) for c in range(4)] for r in range(4)])
-    got_high = np.array([[same_rotation(ebsd.quaternions[r, c], high) for c in range(4)] for r in range(4)])
+    got_low = np.array(
+        [[same_rotation(ebsd.quaternions[r, c], low) for c in range(4)] for r in range(4)]
+    )
+    got_high = np.array(
+        [[same_rotation(ebsd.quaternions[r, c], high) for c in range(4)] for r in range(4)]
+    )
     assert got_low[:2].all() and got_high[2:].all()
     iq = ebsd.quality["iq"]
     # Full hex rows give x = c exactly; shifted rows give x = c +- 0.5 (ties at c = 1, 2).
@@ -234,7 +250,9 @@ def test_orix_hdf5_round_trip(tmp_path: Path) -> None:
         phase_id=phase_id,
         x=x.ravel(),
         y=y.ravel(),
-        phase_list=PhaseList([Phase("fcc", point_group="m-3m"), Phase("hcp", point_group="6/mmm")], ids=[1, 2]),
+        phase_list=PhaseList(
+            [Phase("fcc", point_group="m-3m"), Phase("hcp", point_group="6/mmm")], ids=[1, 2]
+        ),
         prop={"iq": rng.random(12)},
     )
     save(str(tmp_path / "m.h5"), xmap)
@@ -323,7 +341,9 @@ def test_png_renamed_to_cpr(tmp_path: Path) -> None:
 
 
 def test_every_pixel_non_indexed(tmp_path: Path) -> None:
-    ang = write_ang(tmp_path / "a.ang", np.zeros((2, 2, 3)), np.ones((2, 2), int), ci=-np.ones((2, 2)))
+    ang = write_ang(
+        tmp_path / "a.ang", np.zeros((2, 2, 3)), np.ones((2, 2), int), ci=-np.ones((2, 2))
+    )
     with pytest.raises(EBSDError, match="a.ang: the EBSD map has no indexed pixel"):
         read_ebsd(ang)
     ctf = write_ctf(tmp_path / "c.ctf", np.zeros((2, 2, 3)), np.zeros((2, 2), int))
@@ -338,7 +358,9 @@ def test_missing_step_size(tmp_path: Path, shared_data: Path) -> None:
     pytest.importorskip("defdap")
     src = shared_data / "ebsd" / "defdap_ni"
     cpr = (src / "testDataEBSD.cpr").read_text()
-    (tmp_path / "o.cpr").write_text("\n".join(l for l in cpr.splitlines() if not l.startswith("GridDistX")))
+    (tmp_path / "o.cpr").write_text(
+        "\n".join(l for l in cpr.splitlines() if not l.startswith("GridDistX"))
+    )
     shutil.copy(src / "testDataEBSD.crc", tmp_path / "o.crc")
     with pytest.raises(EBSDError, match="o.cpr: missing step size \\(GridDistX"):
         read_ebsd(tmp_path / "o.cpr")
@@ -347,7 +369,9 @@ def test_missing_step_size(tmp_path: Path, shared_data: Path) -> None:
 def test_hexgrid_without_xstep(tmp_path: Path) -> None:
     path = write_hex_ang(tmp_path / "h.ang")
     path.write_text(path.read_text().replace("# XSTEP: 1.000000\n", ""))
-    with pytest.raises(EBSDError, match="h.ang: missing step size: the header has no positive XSTEP"):
+    with pytest.raises(
+        EBSDError, match="h.ang: missing step size: the header has no positive XSTEP"
+    ):
         read_ebsd(path)
 
 
@@ -357,7 +381,9 @@ def test_unknown_phase_symmetry(tmp_path: Path, shared_data: Path) -> None:
         read_ebsd(ang)
     pytest.importorskip("defdap")
     src = shared_data / "ebsd" / "defdap_ni"
-    (tmp_path / "o.cpr").write_text((src / "testDataEBSD.cpr").read_text().replace("LaueGroup=11", "LaueGroup=42"))
+    (tmp_path / "o.cpr").write_text(
+        (src / "testDataEBSD.cpr").read_text().replace("LaueGroup=11", "LaueGroup=42")
+    )
     shutil.copy(src / "testDataEBSD.crc", tmp_path / "o.crc")
     with pytest.raises(EBSDError, match="o.cpr: unknown phase symmetry"):
         read_ebsd(tmp_path / "o.crc")
@@ -367,7 +393,9 @@ def test_unknown_phase_symmetry(tmp_path: Path, shared_data: Path) -> None:
 def test_unsupported_extension_lists_supported(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_text("x")
-    with pytest.raises(EBSDError, match="unsupported EBSD file extension.*supported: \\.ang, \\.ctf, \\.h5"):
+    with pytest.raises(
+        EBSDError, match="unsupported EBSD file extension.*supported: \\.ang, \\.ctf, \\.h5"
+    ):
         read_ebsd(path)
     assert ".cpr" in SUPPORTED_EBSD_EXTENSIONS
 
