@@ -131,6 +131,17 @@ def test_misorientation_matches_orix_on_random_two_phase_map() -> None:
     assert np.isnan(right[phase_id[:, :-1] != phase_id[:, 1:]]).all()
 
 
+def test_closed_form_432_equals_operator_product() -> None:
+    from orix.quaternion import Rotation
+
+    from grainseg_core._ebsd_quat import _max_abs_scalar, _max_abs_scalar_432, rotation_operators
+
+    m4 = np.ascontiguousarray(np.asarray(Rotation.random(5000).data).T)
+    general = _max_abs_scalar(m4, rotation_operators("432"))
+    assert rotation_operators("432").shape == (24, 4)
+    assert np.allclose(_max_abs_scalar_432(m4), general, atol=1e-12)
+
+
 # ---------------------------------------------------------------- classes
 
 
@@ -435,6 +446,14 @@ def test_rasterize_transform_equals_scale() -> None:
     assert np.array_equal(
         rasterize_boundaries(cell, target_shape=(40, 50), transform=Affine()), by_scale
     )
+
+
+def test_rasterize_draws_only_counted_edges() -> None:
+    ebsd = bicrystal(axis_angle([1, 1, 1], 60))
+    drawn = classify_boundaries(ebsd, config=GBConfig(twins="separate"))
+    hidden = classify_boundaries(ebsd, config=GBConfig(twins="exclude"))
+    assert rasterize_boundaries(drawn, target_shape=(4, 8)).sum() == 4 * 1
+    assert not rasterize_boundaries(hidden, target_shape=(4, 8)).any()
 
 
 def test_rasterize_line_width_and_transpose() -> None:
