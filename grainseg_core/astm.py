@@ -779,7 +779,7 @@ def _build_result(
 def intercept_grain_size(
     boundary: Any,
     *,
-    pixel_size_um: float,
+    pixel_size_um: float | None = None,
     config: InterceptConfig = InterceptConfig(),
     fields: tuple[int, int] = (1, 1),
 ) -> GrainSizeResult:
@@ -790,7 +790,7 @@ def intercept_grain_size(
     boundary : array_like of bool, (M, N)
         Grain-boundary mask, True = boundary.
     pixel_size_um : float
-        Micrometres per pixel (required, > 0).
+        Micrometres per pixel (required, > 0; missing raises InputError).
     config : InterceptConfig
         Test pattern and the measure (``'crossings'``: ``L_T / P``; ``'chords'``: mean
         complete intercept).
@@ -847,7 +847,7 @@ def intercept_grain_size(
     return _build_result("intercept", np.asarray(values, float), np.asarray(counts, float), what, details)
 
 
-def g_from_intercept_lengths(lengths_px: Any, *, pixel_size_um: float) -> float:
+def g_from_intercept_lengths(lengths_px: Any, *, pixel_size_um: float | None = None) -> float:
     """G from a list of intercept lengths in pixels (e.g. a NIST ``*_distances_*.csv`` column).
 
     ``l`` is their mean, converted to mm.
@@ -905,7 +905,7 @@ def _fill_boundaries(labels: np.ndarray) -> np.ndarray:
 def planimetric_grain_size(
     boundary: Any,
     *,
-    pixel_size_um: float,
+    pixel_size_um: float | None = None,
     test_area: Literal["circle", "rectangle"] = "circle",
     fields: tuple[int, int] = (1, 1),
 ) -> GrainSizeResult:
@@ -923,7 +923,7 @@ def planimetric_grain_size(
     boundary : array_like of bool, (M, N)
         True = boundary.
     pixel_size_um : float
-        Micrometres per pixel (required, > 0).
+        Micrometres per pixel (required, > 0; missing raises InputError).
     test_area : {'circle', 'rectangle'}, default 'circle'
     fields : (rows, cols), default (1, 1)
 
@@ -983,7 +983,7 @@ def planimetric_grain_size(
 def area_grain_size(
     boundary: Any,
     *,
-    pixel_size_um: float,
+    pixel_size_um: float | None = None,
     fields: tuple[int, int] = (1, 1),
     min_area_px: int = 1,
     fill_boundaries: bool = True,
@@ -1000,7 +1000,7 @@ def area_grain_size(
     boundary : array_like of bool, (M, N)
         True = boundary.
     pixel_size_um : float
-        Micrometres per pixel (required, > 0).
+        Micrometres per pixel (required, > 0; missing raises InputError).
     fields : (rows, cols), default (1, 1)
     min_area_px : int, default 1
         Grains with fewer pixels are ignored (noise specks in predicted maps).

@@ -143,6 +143,10 @@ def test_intercept_validation():
     for bad in (None, 0, -0.2, float("nan"), "abc"):
         with pytest.raises(InputError, match="pixel_size_um"):
             intercept_grain_size(b, pixel_size_um=bad)
+    with pytest.raises(InputError, match="pixel_size_um is required"):
+        intercept_grain_size(b)
+    with pytest.raises(InputError, match="pixel_size_um is required"):
+        planimetric_grain_size(b)
     with pytest.raises(InputError, match="pattern must be 'e112', 'grid' or 'circles'"):
         InterceptConfig(pattern="spiral")
     with pytest.raises(InputError, match="measure must be 'crossings' or 'chords'"):
