@@ -8,8 +8,11 @@ thousand); nothing loops over pixels or grains in Python. Steps:
    as boundary, so a line that reaches the frame has no end point there.
 2. Direction: walk back along the skeleton from each end point, one pixel per
    step for all end points at once, stopping at junctions and line ends. The
-   heading is the vector from the pixel ``_DIRECTION_PX`` steps back to the end.
-   The walked pixels are the end's own branch and are never bridge targets.
+   heading is the vector from the pixel ``_DIRECTION_PX`` (6) steps back to the
+   end. The walked pixels are the end's own branch and are never bridge targets.
+   Ends whose branch is shorter than ``_MIN_BRANCH_PX`` (4) pixels are skipped:
+   they are the short spurs that thinning leaves at thick junctions, or specks,
+   and bridging them cuts sliver grains off their neighbours.
 3. Target: among skeleton pixels (and frame pixels) within ``max_gap_px``
    (Euclidean, centre to centre), the nearest one inside the cone of half-angle
    ``cone_deg`` about the heading; if the cone is empty, the nearest one in the
@@ -33,6 +36,11 @@ __all__ = ["find_endpoints", "bridge_gaps"]
 
 # Steps walked back from an end point to estimate where the line was heading.
 _DIRECTION_PX = 6
+# Branches shorter than this (a walk that meets a junction, or the other end of
+# an isolated piece, sooner) are thinning spurs or specks, not broken lines.
+_MIN_BRANCH_PX = 4
+# Walked pixels checked when looking for the next step.
+_RECENT = 4
 # Largest (end points x window pixels) block handled at once, to bound memory.
 _BLOCK_CELLS = 2_000_000
 # Ring positions of the 4-neighbours (N, E, S, W): preferred when the walk can
@@ -93,7 +101,9 @@ def _walk_back(
             break
         around = current[active, None] + ring[None, :]
         on = flat[around] == _SKELETON
-        on &= ~(around[:, :, None] == visited[active, None, :step]).any(axis=2)
+        # On a 1-px line only the last few pixels walked can be neighbours again.
+        recent = visited[active, None, max(0, step - _RECENT) : step]
+        on &= ~(around[:, :, None] == recent).any(axis=2)
         code = (on.astype(np.int64) * bit_values).sum(axis=1)
         # Stop at a line end (nothing new) or a junction (more than one run).
         going = (code > 0) & (TRANSITIONS_LUT[code] == 1)
@@ -155,8 +165,12 @@ def bridge_gaps(
         return out, 0
     ends_rc = np.stack(np.divmod(ends, width), axis=1)
 
-    n_steps = max(_DIRECTION_PX, radius + 2)
+    n_steps = max(_DIRECTION_PX, _MIN_BRANCH_PX, radius + 2)
     visited, steps = _walk_back(framed, ends, n_steps)
+    line = steps >= _MIN_BRANCH_PX
+    if not line.any():
+        return out, 0
+    ends, ends_rc, visited, steps = ends[line], ends_rc[line], visited[line], steps[line]
     back = visited[np.arange(ends.size), np.minimum(steps, _DIRECTION_PX)]
     heading = ends_rc - np.stack(np.divmod(back, width), axis=1)
     heading_norm = np.hypot(heading[:, 0], heading[:, 1])

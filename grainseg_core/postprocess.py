@@ -20,7 +20,8 @@ option in :class:`PostprocessConfig` asks for it, except the threshold):
    nearest boundary pixel within ``gap_close_px`` (centre to centre), looking
    first in a cone of half-angle ``gap_cone_deg`` about the direction the line
    was heading (estimated from its last 6 pixels), then anywhere ahead of the end.
-   Bridges are 1-px 8-connected lines. Ends are found on the skeleton of the mask
+   Ends of branches shorter than 4 px (thinning spurs at thick junctions, specks)
+   are not bridged. Bridges are 1-px 8-connected lines. Ends are found on the skeleton of the mask
    (the mask itself when thinning is on), so with thick boundaries a gap is
    measured between the centre lines of the two sides.
 6. **Watershed split** of grains with a neck: distance transform of the grains,
@@ -50,12 +51,12 @@ import cv2
 import numpy as np
 from skimage.filters import threshold_otsu
 from skimage.measure import label as _sk_label
-from skimage.morphology import disk, h_maxima
-from skimage.segmentation import watershed
+from skimage.morphology import disk
 
 from grainseg_core._gaps import bridge_gaps
 from grainseg_core._merge import merge_small_grains_mask
 from grainseg_core._skeleton import thin_mask
+from grainseg_core._watershed import split_necks
 from grainseg_core._validation import as_boundary_mask, check_pixel_size, check_probability_map
 from grainseg_core.errors import InputError, unknown_name_error
 
@@ -112,6 +113,19 @@ def _check_levels(threshold: Any, low: Any, high: Any) -> None:
         )
 
 
+#: Longest gap bridged, in pixels: a longer "gap" is a missing boundary, not a gap.
+MAX_GAP_PX = 256
+
+
+def _check_gap(value: Any, name: str) -> None:
+    _check_nonneg(value, name)
+    if value > MAX_GAP_PX:
+        raise InputError(
+            f"{name} must be at most {MAX_GAP_PX} px; got {value!r}. Longer stretches are "
+            "missing boundaries rather than gaps."
+        )
+
+
 def _check_cone(value: Any, name: str) -> None:
     number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
     if not number or not 0 < value <= 90:
@@ -137,7 +151,7 @@ class PostprocessConfig:
     skeletonize : bool
         Thin the boundaries to 1-pixel lines.
     gap_close_px : float
-        Longest gap bridged, in pixels (0 = off).
+        Longest gap bridged, in pixels (0 = off, at most 256).
     gap_cone_deg : float
         Half-angle of the search cone ahead of a line end, in (0, 90] degrees.
     watershed_split : bool
@@ -176,7 +190,7 @@ class PostprocessConfig:
         _check_levels(self.threshold, self.low, self.high)
         for name in ("opening_radius", "closing_radius", "min_fragment_px"):
             _check_radius(getattr(self, name), name)
-        _check_nonneg(self.gap_close_px, "gap_close_px")
+        _check_gap(self.gap_close_px, "gap_close_px")
         _check_cone(self.gap_cone_deg, "gap_cone_deg")
         _check_nonneg(self.watershed_h_px, "watershed_h_px", positive=True)
         _check_nonneg(self.min_grain_size, "min_grain_size")
@@ -399,7 +413,8 @@ def close_gaps(boundary: Any, *, max_gap_px: float, cone_deg: float = 40.0) -> n
     ``max_gap_px`` (centre to centre) in a cone of half-angle ``cone_deg`` about the
     direction its line was heading (from the last 6 skeleton pixels), else anywhere
     ahead of it (never behind, and never on its own branch); the image frame counts
-    as boundary. A 1-px, 8-connected straight line is drawn to the target. A mask
+    as boundary. Ends of branches shorter than 4 px (spurs that thinning leaves at
+    thick junctions, specks) are not bridged. A 1-px, 8-connected straight line is drawn to the target. A mask
     with no loose end is returned unchanged.
 
     Parameters
@@ -422,30 +437,20 @@ def close_gaps(boundary: Any, *, max_gap_px: float, cone_deg: float = 40.0) -> n
     True
     """
     mask = as_boundary_mask(boundary, "boundary")
-    _check_nonneg(max_gap_px, "max_gap_px")
+    _check_gap(max_gap_px, "max_gap_px")
     _check_cone(cone_deg, "cone_deg")
     return bridge_gaps(mask, thin_mask(mask), max_gap_px=float(max_gap_px), cone_deg=float(cone_deg))[0]
-
-
-def _split_watershed(mask: np.ndarray, h_px: float) -> np.ndarray:
-    grains = np.ascontiguousarray(~mask)
-    if not grains.any():
-        return mask.copy()
-    # Distance to the boundary or the frame (the frame counts as boundary).
-    padded = np.pad(grains, 1).view(np.uint8)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-    markers = _sk_label(h_maxima(dist.astype(np.float64), h_px), connectivity=2)
-    basins = watershed(-dist, markers, mask=grains, connectivity=1, watershed_line=True)
-    return mask | (grains & (basins == 0))
 
 
 def split_grains_watershed(boundary: Any, *, h_px: float = 2.0) -> np.ndarray:
     """Split grains that have a neck, with watershed lines of their distance map.
 
     Markers are the h-maxima of the Euclidean distance of grain pixels to the
-    boundary (the frame counting as boundary): a grain splits when its distance map has two peaks that each rise
-    more than ``h_px`` above the neck between them. Watershed lines (1 px, 4-way
-    separating) are added to the boundary.
+    boundary (the frame counting as boundary; distances quantised to 1/16 px): a
+    grain splits when its distance map has two peaks that each rise at least
+    ``h_px`` above the neck between them. Only grains with two or more markers are
+    flooded (``skimage.segmentation.watershed``, 4-connected); its 1-px lines,
+    which separate 4-connected grains, are added to the boundary.
 
     Parameters
     ----------
@@ -469,7 +474,7 @@ def split_grains_watershed(boundary: Any, *, h_px: float = 2.0) -> np.ndarray:
     """
     mask = as_boundary_mask(boundary, "boundary")
     _check_nonneg(h_px, "h_px", positive=True)
-    return _split_watershed(mask, float(h_px))
+    return split_necks(mask, float(h_px))
 
 
 def merge_small_grains(boundary: Any, *, min_size_px: float) -> np.ndarray:
@@ -603,7 +608,7 @@ def _run_steps(
         )
         lap("gap_close")
     if config.watershed_split:
-        mask = _split_watershed(mask, config.watershed_h_px)
+        mask = split_necks(mask, config.watershed_h_px)
         lap("watershed")
     n_merged = 0
     if min_ecd_px > 0:

@@ -89,6 +89,7 @@ def plant_gaps(boundary: np.ndarray, lengths, seed=0, min_sep=18):
         ({"low": 0.7, "high": 0.4}, r"low \(0.7\) must not exceed high \(0.4\)"),
         ({"threshold_method": "otsuu"}, "did you mean 'otsu'"),
         ({"gap_close_px": -2}, "gap_close_px must be a finite number >= 0"),
+        ({"gap_close_px": 300}, "gap_close_px must be at most 256 px"),
         ({"gap_cone_deg": 120}, r"gap_cone_deg must be in \(0, 90\]"),
         ({"watershed_h_px": 0}, "watershed_h_px must be a finite number > 0"),
         ({"min_grain_size": float("nan")}, "min_grain_size must be a finite number"),
@@ -489,3 +490,14 @@ def test_pipeline_result_fields_and_postprocess_agree():
     assert res.boundary.dtype == bool and res.labels.dtype == np.int32
     assert res.n_grains == n_grains(res.boundary)
     assert {"threshold", "skeletonize", "gap_close", "merge_small", "label"} <= set(res.timings_ms)
+
+
+@pytest.mark.parametrize("stub, bridged", [(2, False), (3, False), (4, True), (6, True)])
+def test_short_spurs_are_not_bridged(stub, bridged):
+    b = np.zeros((40, 40), bool)
+    b[20, :] = True
+    b[5, :] = True
+    b[20 - stub : 20, 18] = True  # a stub of `stub` px rising from the lower wall
+    out = close_gaps(b, max_gap_px=14)
+    assert out[6 : 20 - stub, 18].all() == bridged
+    assert (out.sum() > b.sum()) == bridged
