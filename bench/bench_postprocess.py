@@ -97,7 +97,9 @@ def main() -> None:
     out = {
         "benchmark": "postprocess",
         "shape": list(SHAPE),
-        "config": {k: v for k, v in TARGET.__dict__.items() if v != PostprocessConfig().__dict__[k]},
+        "config": {
+            k: v for k, v in TARGET.__dict__.items() if v != PostprocessConfig().__dict__[k]
+        },
         "repeats": REPEATS,
         "postprocess_total_ms_median": round(statistics.median(walls), 1),
         "postprocess_total_ms_min": round(min(walls), 1),
@@ -106,7 +108,9 @@ def main() -> None:
         "step_ms_median": {k: round(statistics.median(v), 1) for k, v in steps.items()},
         "n_bridges": result.n_bridges,
         "n_merged": result.n_merged,
-        "n_grains_true": int(cv2.connectedComponents((~truth).view(np.uint8), connectivity=4)[0] - 1),
+        "n_grains_true": int(
+            cv2.connectedComponents((~truth).view(np.uint8), connectivity=4)[0] - 1
+        ),
         "quality_threshold_only": _quality(prob > 0.5, truth),
         "quality_pipeline": _quality(result.boundary, truth),
         # Gaps of 5-9 px in 7-px walls are ~11-15 px apart between centre lines.

@@ -133,7 +133,11 @@ _DIAGONAL = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=np.uint8)
 
 
 def _within_reach(
-    separates: np.ndarray, remove: np.ndarray, idx: np.ndarray, dist: np.ndarray, shape: tuple[int, int]
+    separates: np.ndarray,
+    remove: np.ndarray,
+    idx: np.ndarray,
+    dist: np.ndarray,
+    shape: tuple[int, int],
 ) -> np.ndarray:
     """For thick walls: which removal candidates lie inside the wall kept around a
     separating pixel ``q``, i.e. closer to ``q`` than ``dist(q) - 0.5``.
@@ -160,7 +164,9 @@ def _within_reach(
     f = np.full((r1 - r0, c1 - c0), -1e6, dtype=np.float32)
     f[r_sep[inside] - r0, c_sep[inside] - c0] = reach[inside]
     for _ in range(steps):
-        grown = np.maximum(cv2.dilate(f, _CROSS) - 1.0, cv2.dilate(f, _DIAGONAL) - np.float32(np.sqrt(2)))
+        grown = np.maximum(
+            cv2.dilate(f, _CROSS) - 1.0, cv2.dilate(f, _DIAGONAL) - np.float32(np.sqrt(2))
+        )
         f = np.maximum(f, grown)
     return f[r_at - r0, c_at - c0] > 0
 

@@ -12,12 +12,15 @@ walls between them may be eaten away from the frame (on the NIST steel map 226
 grains became 210). Padding with True (the frame as boundary) leaves slivers
 between the frame and the thinned walls instead (231). Mirroring the mask across
 the frame before thinning makes a wall that meets the frame continue through it,
-so thinning keeps every grain (226 -> 226); see ``tests/test_postprocess.py``.
+so thinning keeps every grain (226 -> 226). In rare cases (3 of 300 random noisy
+masks) the mirror leaves a tiny pocket of former boundary at the frame; such
+pockets are given back to the boundary. See ``tests/test_postprocess.py``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from skimage.measure import label
 from skimage.morphology import skeletonize
 
 __all__ = ["RING_OFFSETS", "thin_mask", "ring_codes", "ENDPOINT_LUT", "TRANSITIONS_LUT"]
@@ -62,7 +65,42 @@ def thin_mask(mask: np.ndarray) -> np.ndarray:
         return mask.copy()
     pad = _THIN_PAD
     padded = np.pad(mask, pad, mode="symmetric")
-    return skeletonize(padded)[pad:-pad, pad:-pad]
+    thin = skeletonize(padded)[pad:-pad, pad:-pad]
+    _fill_frame_slivers(thin, mask, pad)
+    return thin
+
+
+def _fill_frame_slivers(thin: np.ndarray, mask: np.ndarray, band: int) -> None:
+    """Give back to the boundary any new grain that thinning made at the frame.
+
+    Away from the frame thinning keeps the grains exactly; where a wall bends
+    along the frame, the mirrored copy can leave a tiny pocket of former boundary
+    pixels (3 of 300 random noisy masks). A grain of ``thin`` with no pixel that
+    was a grain pixel of ``mask`` is such a pocket. Only strips of ``band`` pixels
+    along the frame are searched (cheap), for pockets that do not reach the
+    strip's inner edge.
+    """
+    m, n = thin.shape
+    # (rows, cols, inner edge of the strip as (axis, index) or None if the strip
+    # spans the whole image that way)
+    strips = [
+        (slice(0, band), slice(None), (0, -1) if m > band else None),
+        (slice(max(m - band, 0), m), slice(None), (0, 0) if m > band else None),
+        (slice(None), slice(0, band), (1, -1) if n > band else None),
+        (slice(None), slice(max(n - band, 0), n), (1, 0) if n > band else None),
+    ]
+    for rows, cols, inner in strips:
+        sub = thin[rows, cols]
+        labels = label(~sub, connectivity=1)
+        if labels.max() == 0:
+            continue
+        pocket = np.bincount(labels[~mask[rows, cols]], minlength=labels.max() + 1) == 0
+        pocket[0] = False
+        if inner is not None:
+            axis, index = inner
+            pocket[labels[index] if axis == 0 else labels[:, index]] = False
+        if pocket.any():
+            sub[pocket[labels]] = True
 
 
 def ring_codes(padded: np.ndarray, flat_index: np.ndarray) -> np.ndarray:

@@ -47,7 +47,9 @@ def split_necks(boundary: np.ndarray, h_px: float) -> np.ndarray:
     q = np.minimum(np.rint(dist * _SCALE), np.iinfo(np.uint16).max).astype(np.uint16)
     peaks = _h_maxima(q, max(1, int(round(h_px * _SCALE))))
     n_marks, marks = cv2.connectedComponents(peaks.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
-    n_grains, grain = cv2.connectedComponents(grains.view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    n_grains, grain = cv2.connectedComponents(
+        grains.view(np.uint8), connectivity=4, ltype=cv2.CV_32S
+    )
     # Each peak lies inside one grain: count the peaks of every grain.
     grain_of_mark = np.zeros(n_marks, dtype=np.int64)
     grain_of_mark[marks[peaks]] = grain[peaks]

@@ -102,7 +102,9 @@ class ConfusionCounts:
         return asdict(self)
 
 
-def _pair(pred: Any, true: Any, name_pred: str = "pred", name_true: str = "true") -> tuple[np.ndarray, np.ndarray]:
+def _pair(
+    pred: Any, true: Any, name_pred: str = "pred", name_true: str = "true"
+) -> tuple[np.ndarray, np.ndarray]:
     p = as_boundary_mask(pred, name_pred)
     t = as_boundary_mask(true, name_true)
     check_same_shape(p, t, name_pred, name_true)
@@ -110,9 +112,12 @@ def _pair(pred: Any, true: Any, name_pred: str = "pred", name_true: str = "true"
 
 
 def _check_tolerance(tolerance_px: Any) -> float:
-    ok = isinstance(tolerance_px, (int, float, np.integer, np.floating)) and not isinstance(tolerance_px, bool)
-    if not ok or not math.isfinite(tolerance_px) or tolerance_px < 0:
-        raise InputError(f"tolerance_px must be a finite number of pixels >= 0; got {tolerance_px!r}.")
+    number = isinstance(tolerance_px, (int, float, np.integer, np.floating))
+    number = number and not isinstance(tolerance_px, bool)
+    if not number or not math.isfinite(tolerance_px) or tolerance_px < 0:
+        raise InputError(
+            f"tolerance_px must be a finite number of pixels >= 0; got {tolerance_px!r}."
+        )
     return float(tolerance_px)
 
 
@@ -124,12 +129,17 @@ def _distance_to(mask: np.ndarray) -> np.ndarray:
 
 
 def _counts(
-    pred: np.ndarray, true: np.ndarray, tol: float, to_true: np.ndarray | None, to_pred: np.ndarray | None
+    pred: np.ndarray,
+    true: np.ndarray,
+    tol: float,
+    to_true: np.ndarray | None,
+    to_pred: np.ndarray | None,
 ) -> ConfusionCounts:
     n_pred, n_true = int(pred.sum()), int(true.sum())
     if tol == 0:
         tp = int(np.count_nonzero(pred & true))
-        return ConfusionCounts(tp, n_pred - tp, n_true - tp, pred.size - n_pred - n_true + tp, tp, 0.0)
+        tn = pred.size - n_pred - n_true + tp
+        return ConfusionCounts(tp, n_pred - tp, n_true - tp, tn, tp, 0.0)
     near_true = to_true <= tol + _EPS
     tp = int(np.count_nonzero(pred & near_true))
     tp_recall = int(np.count_nonzero(true & (to_pred <= tol + _EPS)))
@@ -238,11 +248,15 @@ def _as_labels(value: Any, name: str) -> np.ndarray:
             "connectivity=1), or use evaluate_segmentation for boundary masks."
         )
     if arr.size and int(arr.min()) < 0:
-        raise InputError(f"{name} must have labels >= 0 (0 = boundary); got a minimum of {int(arr.min())}.")
+        raise InputError(
+            f"{name} must have labels >= 0 (0 = boundary); got a minimum of {int(arr.min())}."
+        )
     return arr
 
 
-def _contingency(labels_true: Any, labels_pred: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _contingency(
+    labels_true: Any, labels_pred: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Return (n_ij, a_i, b_j, n) over pixels that are grain pixels in both maps.
 
     Only the non-zero cells of the table are returned (their order is irrelevant).
@@ -384,7 +398,8 @@ def grain_count_error(true_boundary: Any, pred_boundary: Any) -> dict[str, int]:
     """
     p, t = _pair(pred_boundary, true_boundary, "pred_boundary", "true_boundary")
     n_true, n_pred = _n_grains(t)[0], _n_grains(p)[0]
-    return {"n_true": n_true, "n_pred": n_pred, "error": n_pred - n_true, "abs_error": abs(n_pred - n_true)}
+    error = n_pred - n_true
+    return {"n_true": n_true, "n_pred": n_pred, "error": error, "abs_error": abs(error)}
 
 
 def _hd95(pred: np.ndarray, true: np.ndarray, to_true: np.ndarray, to_pred: np.ndarray) -> float:
@@ -531,7 +546,9 @@ def boundary_width_distribution(
     return table
 
 
-def evaluate_segmentation(pred_boundary: Any, true_boundary: Any, *, tolerance_px: float = 0) -> dict[str, float]:
+def evaluate_segmentation(
+    pred_boundary: Any, true_boundary: Any, *, tolerance_px: float = 0
+) -> dict[str, float]:
     """All metrics of a predicted boundary map against the truth, at once.
 
     Parameters

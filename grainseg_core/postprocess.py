@@ -83,9 +83,12 @@ THRESHOLD_METHODS: tuple[str, ...] = ("fixed", "otsu", "hysteresis")
 MIN_SIZE_UNITS: tuple[str, ...] = ("px", "um")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 def _check_unit_interval(value: Any, name: str) -> None:
-    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not number or not 0.0 <= value <= 1.0:
+    if not _is_number(value) or not 0.0 <= value <= 1.0:
         raise InputError(f"{name} must be a number in [0, 1]; got {value!r}.")
 
 
@@ -127,8 +130,7 @@ def _check_gap(value: Any, name: str) -> None:
 
 
 def _check_cone(value: Any, name: str) -> None:
-    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not number or not 0 < value <= 90:
+    if not _is_number(value) or not 0 < value <= 90:
         raise InputError(f"{name} must be in (0, 90] degrees; got {value!r}.")
 
 
@@ -248,6 +250,10 @@ class PostprocessResult:
         return int(self.labels.max()) if self.labels.size else 0
 
 
+#: The default options (frozen, so safe as a default argument).
+_DEFAULT_CONFIG = PostprocessConfig()
+
+
 def _check_config(config: Any) -> PostprocessConfig:
     if not isinstance(config, PostprocessConfig):
         raise InputError(
@@ -260,7 +266,9 @@ def _check_config(config: Any) -> PostprocessConfig:
 # --------------------------------------------------------------------- steps
 
 
-def _threshold(prob: np.ndarray, method: str, threshold: float, low: float, high: float) -> np.ndarray:
+def _threshold(
+    prob: np.ndarray, method: str, threshold: float, low: float, high: float
+) -> np.ndarray:
     if method == "fixed":
         return prob > threshold
     if method == "otsu":
@@ -414,7 +422,8 @@ def close_gaps(boundary: Any, *, max_gap_px: float, cone_deg: float = 40.0) -> n
     direction its line was heading (from the last 6 skeleton pixels), else anywhere
     ahead of it (never behind, and never on its own branch); the image frame counts
     as boundary. Ends of branches shorter than 4 px (spurs that thinning leaves at
-    thick junctions, specks) are not bridged. A 1-px, 8-connected straight line is drawn to the target. A mask
+    thick junctions, specks) are not bridged. A 1-px, 8-connected straight line is
+    drawn to the target. A mask
     with no loose end is returned unchanged.
 
     Parameters
@@ -439,7 +448,8 @@ def close_gaps(boundary: Any, *, max_gap_px: float, cone_deg: float = 40.0) -> n
     mask = as_boundary_mask(boundary, "boundary")
     _check_gap(max_gap_px, "max_gap_px")
     _check_cone(cone_deg, "cone_deg")
-    return bridge_gaps(mask, thin_mask(mask), max_gap_px=float(max_gap_px), cone_deg=float(cone_deg))[0]
+    skeleton = thin_mask(mask)
+    return bridge_gaps(mask, skeleton, max_gap_px=float(max_gap_px), cone_deg=float(cone_deg))[0]
 
 
 def split_grains_watershed(boundary: Any, *, h_px: float = 2.0) -> np.ndarray:
@@ -531,7 +541,7 @@ def _labels(boundary: np.ndarray, exclude_edge: bool) -> np.ndarray:
 
 def grains_from_boundary(
     boundary: Any,
-    config: PostprocessConfig | None = None,
+    config: PostprocessConfig = _DEFAULT_CONFIG,
     *,
     pixel_size_um: float | None = None,
 ) -> np.ndarray:
@@ -621,7 +631,7 @@ def _run_steps(
 
 def run_postprocess(
     prob: Any,
-    config: PostprocessConfig | None = None,
+    config: PostprocessConfig = _DEFAULT_CONFIG,
     *,
     pixel_size_um: float | None = None,
 ) -> PostprocessResult:
@@ -664,7 +674,7 @@ def run_postprocess(
 
 def postprocess(
     prob: Any,
-    config: PostprocessConfig | None = None,
+    config: PostprocessConfig = _DEFAULT_CONFIG,
     *,
     pixel_size_um: float | None = None,
 ) -> np.ndarray:
