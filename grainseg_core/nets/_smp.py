@@ -54,7 +54,8 @@ class SmpBoundaryNet(BoundaryNet):
         Encoder stages (3..5); ``input_divisor`` is the encoder's output stride.
     decoder_channels : sequence of int or int, optional
         U-Net/UNet++: one width per decoder stage (``encoder_depth`` of them);
-        FPN and DeepLabV3+: a single int. ``None`` keeps smp's default.
+        FPN and DeepLabV3+: a single int. ``None``: smp's default (for U-Net/UNet++
+        with ``encoder_depth < 5`` its last ``encoder_depth`` entries).
     encoder_weights_path : str or Path, optional
         Local safetensors or ``torch.save``-d state dict of the encoder (e.g. ImageNet
         or MicroNet weights); see :func:`load_encoder_weights`. Never downloaded.
@@ -93,6 +94,10 @@ class SmpBoundaryNet(BoundaryNet):
             # smp's FPN head always upsamples by 4, which is right only for depth 5:
             # its decoder output has stride 2 ** (depth - 3).
             kwargs["upsampling"] = 2 ** (depth - 3)
+        if decoder_channels is None and arch in ("unet", "unetplusplus"):
+            # smp's default (256, 128, 64, 32, 16) fits depth 5 only; keep the same
+            # width per output stride for shallower encoders.
+            decoder_channels = [256, 128, 64, 32, 16][5 - depth :]
         if decoder_channels is not None:
             kwargs.update(_decoder_kwargs(arch, decoder_channels, depth))
         try:

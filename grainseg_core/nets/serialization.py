@@ -178,13 +178,21 @@ def save_model(
 
 
 def _is_pickle(path: Path) -> bool:
-    """True for files written by ``torch.save`` (zip archive) or raw pickles."""
+    """True for files written by ``torch.save`` (zip archive) or raw pickles.
+
+    A safetensors file starts with its header length (8 bytes, little-endian) and
+    then ``{``; that length's first byte may well be 0x80, the pickle marker, so the
+    safetensors layout is ruled out first.
+    """
     try:
         with open(path, "rb") as fh:
-            head = fh.read(4)
+            head = fh.read(9)
+        size = path.stat().st_size
     except OSError:
         return False
-    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size:
+        return False
+    return head.startswith(b"PK\x03\x04") or (head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05")
 
 
 def _pickle_error(path: Path) -> ModelError:

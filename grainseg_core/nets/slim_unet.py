@@ -5,9 +5,8 @@ concatenations), with the knobs that set its speed: base width, depth, upsamplin
 mode and optional depthwise-separable convs. With ``upsample="bilinear"`` the
 deeper features are first reduced by a 1x1 conv at low resolution, then upsampled,
 so the full-resolution convs see only ``2 * base_width`` channels.
-``base_width=64, depth=4, upsample="transpose"`` is the classic U-Net of
-Ronneberger et al. (31M parameters); seed 000's 17.3M U-Net is that net with
-bilinear upsampling and a halved bottleneck.
+``base_width=64, depth=4, upsample="transpose", max_width=1024`` is the classic
+U-Net of Ronneberger et al. with BatchNorm (31.0M parameters).
 """
 
 from __future__ import annotations
