@@ -25,9 +25,7 @@ _TWO_PI = 2.0 * math.pi
 def random_euler(rng: np.random.Generator, n: int) -> np.ndarray:
     """Return (n, 3) Bunge angles of orientations uniform on SO(3) (cos Phi uniform)."""
     u = rng.random((n, 3))
-    return np.stack(
-        [_TWO_PI * u[:, 0], np.arccos(1.0 - 2.0 * u[:, 1]), _TWO_PI * u[:, 2]], axis=1
-    )
+    return np.stack([_TWO_PI * u[:, 0], np.arccos(1.0 - 2.0 * u[:, 1]), _TWO_PI * u[:, 2]], axis=1)
 
 
 def euler_to_matrix(euler: np.ndarray) -> np.ndarray:
@@ -115,7 +113,7 @@ def channelling_intensity(euler: np.ndarray) -> np.ndarray:
     """
     g = euler_to_matrix(euler)
     out = np.zeros(g.shape[:-2])
-    for weight, beam in zip((0.75, 0.25), _BEAMS):
+    for weight, beam in zip((0.75, 0.25), _BEAMS, strict=True):
         h = g @ beam
         out += weight * 1.5 * ((h**4).sum(-1) - 1.0 / 3.0)
     return np.clip(out, 0.0, 1.0)

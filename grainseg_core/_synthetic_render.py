@@ -43,7 +43,9 @@ def smooth_field(
     flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
     out = np.empty((channels, m, n), dtype=np.float32)
     for k in range(channels):  # at most a few channels
-        out[k] = cv2.warpAffine(coarse[k], inverse, (n, m), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        out[k] = cv2.warpAffine(
+            coarse[k], inverse, (n, m), flags=flags, borderMode=cv2.BORDER_REPLICATE
+        )
     peak = float(np.abs(out).max())
     if peak > 0:
         out /= peak

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["Seeds", "anisotropy_matrix", "place_seeds", "power_labels", "relax_seeds"]
+__all__ = [
+    "Seeds",
+    "anisotropy_matrix",
+    "pack_circles",
+    "place_seeds",
+    "power_labels",
+    "relax_seeds",
+]
 
 _TILE = 16
 
@@ -61,6 +68,78 @@ def _flatten(lists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     counts = np.fromiter(map(len, lists), dtype=np.intp, count=len(lists))
     flat = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.intp, count=int(counts.sum()))
     return np.repeat(np.arange(len(lists)), counts), flat
+
+
+def pack_circles(
+    rng: np.random.Generator,
+    radii: np.ndarray,
+    lo_px: np.ndarray,
+    hi_px: np.ndarray,
+    a_matrix: np.ndarray,
+    *,
+    overlap_tolerance: float,
+    max_rounds: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random sequential addition of circles, in vectorised rounds.
+
+    Each round proposes a position (uniform in the pixel rectangle, mapped to
+    ``A``-space) for every circle not yet placed; a proposal is kept unless it comes
+    closer than ``overlap_tolerance * (r_i + r_j)`` to a placed circle or to a larger
+    proposal of the same round.
+
+    Parameters
+    ----------
+    radii : ndarray (n,)
+        Best sorted largest first (big circles are placed before space runs out);
+        any order gives non-overlapping circles.
+
+    Returns
+    -------
+    points : ndarray (n, 2)
+        Positions in ``A``-space (rows of unplaced circles are undefined).
+    pending : ndarray of int
+        Indices of the circles left unplaced after ``max_rounds``.
+    """
+    n = len(radii)
+    size = hi_px - lo_px
+    points = np.empty((n, 2))
+    placed = np.zeros(n, dtype=bool)
+    pending = np.arange(n)
+    for _ in range(max_rounds):
+        if pending.size == 0:
+            break
+        # Uniform in the pixel rectangle is uniform in A-space too (linear map).
+        cand = (lo_px + rng.random((pending.size, 2)) * size) @ a_matrix.T
+        r_cand = radii[pending]
+        ok = np.ones(pending.size, dtype=bool)
+        done = np.flatnonzero(placed)
+        if done.size:
+            # Conflicts with circles already placed.
+            tree = cKDTree(points[done])
+            reach = overlap_tolerance * (r_cand + radii[done].max())
+            hits = tree.query_ball_point(cand, reach, return_sorted=True)
+            owner, near = _flatten(hits)
+            if near.size:
+                j = done[near]
+                d = np.hypot(*(points[j] - cand[owner]).T)
+                ok[owner[d < overlap_tolerance * (r_cand[owner] + radii[j])]] = False
+        # Conflicts inside the batch: a candidate yields to every larger one before it.
+        idx = np.flatnonzero(ok)
+        if idx.size > 1:
+            tree_c = cKDTree(cand[idx])
+            pairs = tree_c.query_pairs(
+                overlap_tolerance * 2 * r_cand[idx].max(), output_type="ndarray"
+            )
+            if pairs.size:
+                a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
+                d = np.hypot(*(cand[a] - cand[b]).T)
+                clash = d < overlap_tolerance * (r_cand[a] + r_cand[b])
+                ok[np.maximum(a, b)[clash]] = False  # pending is sorted largest first
+        take = pending[ok]
+        points[take] = cand[ok]
+        placed[take] = True
+        pending = pending[~ok]
+    return points, pending
 
 
 def place_seeds(
@@ -104,43 +183,15 @@ def place_seeds(
     n = max(1, int(round(area / mean_area)))
     diameters = np.sort(rng.lognormal(mu, sigma, n))[::-1]
     radii = 0.5 * packing * diameters
-    points = np.empty((n, 2))
-    placed = np.zeros(n, dtype=bool)
-    pending = np.arange(n)
-    for _ in range(max_rounds):
-        if pending.size == 0:
-            break
-        # Uniform in the pixel rectangle is uniform in A-space too (linear map).
-        cand = (lo_px + rng.random((pending.size, 2)) * size) @ a_matrix.T
-        r_cand = radii[pending]
-        ok = np.ones(pending.size, dtype=bool)
-        done = np.flatnonzero(placed)
-        if done.size:
-            # Conflicts with circles already placed.
-            tree = cKDTree(points[done])
-            reach = overlap_tolerance * (r_cand + radii[done].max())
-            hits = tree.query_ball_point(cand, reach, return_sorted=True)
-            owner, near = _flatten(hits)
-            if near.size:
-                j = done[near]
-                d = np.hypot(*(points[j] - cand[owner]).T)
-                ok[owner[d < overlap_tolerance * (r_cand[owner] + radii[j])]] = False
-        # Conflicts inside the batch: a candidate yields to every larger one before it.
-        idx = np.flatnonzero(ok)
-        if idx.size > 1:
-            tree_c = cKDTree(cand[idx])
-            pairs = tree_c.query_pairs(
-                overlap_tolerance * 2 * r_cand[idx].max(), output_type="ndarray"
-            )
-            if pairs.size:
-                a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
-                d = np.hypot(*(cand[a] - cand[b]).T)
-                clash = d < overlap_tolerance * (r_cand[a] + r_cand[b])
-                ok[np.maximum(a, b)[clash]] = False  # pending is sorted largest first
-        take = pending[ok]
-        points[take] = cand[ok]
-        placed[take] = True
-        pending = pending[~ok]
+    points, pending = pack_circles(
+        rng,
+        radii,
+        lo_px,
+        hi_px,
+        a_matrix,
+        overlap_tolerance=overlap_tolerance,
+        max_rounds=max_rounds,
+    )
     if pending.size:
         points[pending] = (lo_px + rng.random((pending.size, 2)) * size) @ a_matrix.T
     return Seeds(points=points, radii=radii, diameters=diameters)
@@ -175,7 +226,9 @@ def relax_seeds(
     pts, radii = seeds.points.copy(), seeds.radii.copy()
     k = len(pts)
     for _ in range(iterations):
-        lab = power_labels((m, n), coarse_origin, a_matrix * factor, Seeds(pts, radii, seeds.diameters))
+        lab = power_labels(
+            (m, n), coarse_origin, a_matrix * factor, Seeds(pts, radii, seeds.diameters)
+        )
         frame = np.zeros(k, dtype=bool)
         frame[np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])] = True
         lab = lab.ravel()

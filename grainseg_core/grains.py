@@ -230,7 +230,11 @@ def grain_table(
     {'label': [1, 2], 'area_px': [16, 16], 'aspect_ratio': [1.0, 1.0], 'area_um2': [4.0, 4.0]}
     """
     pixel = check_pixel_size(pixel_size_um)
-    if isinstance(min_size_px, bool) or not isinstance(min_size_px, (int, np.integer)) or min_size_px < 0:
+    if (
+        isinstance(min_size_px, bool)
+        or not isinstance(min_size_px, (int, np.integer))
+        or min_size_px < 0
+    ):
         raise InputError(f"min_size_px must be an integer >= 0; got {min_size_px!r}.")
     labels = _as_labels(boundary_or_labels)
     if labels.size == 0 or not labels.any():
@@ -250,7 +254,11 @@ def grain_table(
     n_bins = int(compact.max()) + 1
 
     lab, row_i, first_i, last_i = _row_runs(compact)
-    row, first, last = row_i.astype(np.float64), first_i.astype(np.float64), last_i.astype(np.float64)
+    row, first, last = (
+        row_i.astype(np.float64),
+        first_i.astype(np.float64),
+        last_i.astype(np.float64),
+    )
     n_runs = np.bincount(lab, minlength=n_bins)
     length = last - first + 1.0
     area = np.bincount(lab, weights=length, minlength=n_bins)

@@ -83,7 +83,7 @@ class Sample:
 
 
 def samples_dir() -> Path:
-    """Return the samples folder: ``$GRAINSEG_SAMPLES_DIR`` if set, else the repository's ``samples/``."""
+    """Return the samples folder: ``$GRAINSEG_SAMPLES_DIR``, else the repository's ``samples/``."""
     env = os.environ.get("GRAINSEG_SAMPLES_DIR")
     return Path(env) if env else Path(__file__).resolve().parents[1] / "samples"
 
@@ -99,7 +99,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise DatasetError(f"sample file '{path}' could not be read as JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise DatasetError(f"sample file '{path}' must hold a JSON object; got {type(data).__name__}.")
+        raise DatasetError(
+            f"sample file '{path}' must hold a JSON object; got {type(data).__name__}."
+        )
     return data
 
 

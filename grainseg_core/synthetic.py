@@ -46,11 +46,18 @@ import numpy as np
 import pandas as pd
 
 from grainseg_core import _synthetic_render as _render
+from grainseg_core._synthetic_args import check_option, check_pair, check_seed, check_shape
 from grainseg_core._synthetic_drift import nonrigid_field, source_positions
 from grainseg_core._synthetic_orientation import (
     channelling_intensity,
     random_euler,
     twin_euler,
+)
+from grainseg_core._synthetic_particles import (
+    ParticleConfig,
+    Particles,
+    make_particles,
+    write_particles_csv,
 )
 from grainseg_core._synthetic_tessellation import (
     anisotropy_matrix,
@@ -58,7 +65,6 @@ from grainseg_core._synthetic_tessellation import (
     power_labels,
     relax_seeds,
 )
-from grainseg_core.config import max_pixels
 from grainseg_core.errors import ConfigError, InputError
 from grainseg_core.grains import grain_table, label_grains
 
@@ -71,28 +77,14 @@ __all__ = [
     "EBSDCompanion",
     "Microstructure",
     "make_microstructure",
+    "ParticleConfig",
+    "Particles",
+    "make_particles",
+    "write_particles_csv",
 ]
 
 
 # ---------------------------------------------------------------- options
-
-
-def _check(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> None:
-    ok_type = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.number))
-    if isinstance(value, bool) or not ok_type:
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"{name} must be {kind} in [{lo}, {hi}]; got {value!r}.")
-    if not (lo <= float(value) <= hi) or math.isnan(float(value)):
-        raise ConfigError(f"{name} must lie in [{lo}, {hi}]; got {value!r}.")
-
-
-def _check_pair(name: str, value: Any, lo: float, hi: float) -> None:
-    if not isinstance(value, tuple) or len(value) != 2:
-        raise ConfigError(f"{name} must be a (low, high) tuple; got {value!r}.")
-    _check(f"{name}[0]", value[0], lo, hi)
-    _check(f"{name}[1]", value[1], lo, hi)
-    if value[0] > value[1]:
-        raise ConfigError(f"{name} must have low <= high; got {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -126,12 +118,12 @@ class GrainConfig:
     boundary_width_px: int = 1
 
     def __post_init__(self) -> None:
-        _check("GrainConfig.mean_size_px", self.mean_size_px, 3.0, 2000.0)
-        _check("GrainConfig.size_sigma", self.size_sigma, 0.0, 1.5)
-        _check("GrainConfig.elongation", self.elongation, 1.0, 10.0)
-        _check("GrainConfig.elongation_angle_deg", self.elongation_angle_deg, -360.0, 360.0)
-        _check("GrainConfig.relax_iterations", self.relax_iterations, 0, 20, integer=True)
-        _check("GrainConfig.boundary_width_px", self.boundary_width_px, 1, 15, integer=True)
+        check_option("GrainConfig.mean_size_px", self.mean_size_px, 3.0, 2000.0)
+        check_option("GrainConfig.size_sigma", self.size_sigma, 0.0, 1.5)
+        check_option("GrainConfig.elongation", self.elongation, 1.0, 10.0)
+        check_option("GrainConfig.elongation_angle_deg", self.elongation_angle_deg, -360.0, 360.0)
+        check_option("GrainConfig.relax_iterations", self.relax_iterations, 0, 20, integer=True)
+        check_option("GrainConfig.boundary_width_px", self.boundary_width_px, 1, 15, integer=True)
 
 
 @dataclass(frozen=True)
@@ -161,12 +153,14 @@ class TwinConfig:
     groove_depth: float = 0.3
 
     def __post_init__(self) -> None:
-        _check("TwinConfig.fraction", self.fraction, 0.0, 1.0)
-        _check("TwinConfig.max_bands", self.max_bands, 1, 10, integer=True)
-        _check_pair("TwinConfig.thickness", self.thickness, 0.0, 1.0)
+        check_option("TwinConfig.fraction", self.fraction, 0.0, 1.0)
+        check_option("TwinConfig.max_bands", self.max_bands, 1, 10, integer=True)
+        check_pair("TwinConfig.thickness", self.thickness, 0.0, 1.0)
         if not isinstance(self.in_boundary, bool):
-            raise ConfigError(f"TwinConfig.in_boundary must be True or False; got {self.in_boundary!r}.")
-        _check("TwinConfig.groove_depth", self.groove_depth, 0.0, 1.0)
+            raise ConfigError(
+                f"TwinConfig.in_boundary must be True or False; got {self.in_boundary!r}."
+            )
+        check_option("TwinConfig.groove_depth", self.groove_depth, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -214,18 +208,20 @@ class ContrastConfig:
     dtype: str = "uint8"
 
     def __post_init__(self) -> None:
-        _check("ContrastConfig.background", self.background, 0.0, 1.0)
-        _check("ContrastConfig.channelling", self.channelling, 0.0, 1.0)
-        _check("ContrastConfig.groove_depth", self.groove_depth, 0.0, 1.0)
-        _check_pair("ContrastConfig.groove_fwhm_px", self.groove_fwhm_px, 0.5, 50.0)
-        _check("ContrastConfig.gradient", self.gradient, 0.0, 1.0)
-        _check("ContrastConfig.scratches", self.scratches, 0.0, 100.0)
-        _check("ContrastConfig.scratch_contrast", self.scratch_contrast, 0.0, 1.0)
-        _check("ContrastConfig.blur_sigma_px", self.blur_sigma_px, 0.0, 20.0)
-        _check("ContrastConfig.photons", self.photons, 0.0, 1e9)
-        _check("ContrastConfig.gaussian_noise", self.gaussian_noise, 0.0, 1.0)
+        check_option("ContrastConfig.background", self.background, 0.0, 1.0)
+        check_option("ContrastConfig.channelling", self.channelling, 0.0, 1.0)
+        check_option("ContrastConfig.groove_depth", self.groove_depth, 0.0, 1.0)
+        check_pair("ContrastConfig.groove_fwhm_px", self.groove_fwhm_px, 0.5, 50.0)
+        check_option("ContrastConfig.gradient", self.gradient, 0.0, 1.0)
+        check_option("ContrastConfig.scratches", self.scratches, 0.0, 100.0)
+        check_option("ContrastConfig.scratch_contrast", self.scratch_contrast, 0.0, 1.0)
+        check_option("ContrastConfig.blur_sigma_px", self.blur_sigma_px, 0.0, 20.0)
+        check_option("ContrastConfig.photons", self.photons, 0.0, 1e9)
+        check_option("ContrastConfig.gaussian_noise", self.gaussian_noise, 0.0, 1.0)
         if self.dtype not in ("uint8", "uint16"):
-            raise ConfigError(f"ContrastConfig.dtype must be 'uint8' or 'uint16'; got {self.dtype!r}.")
+            raise ConfigError(
+                f"ContrastConfig.dtype must be 'uint8' or 'uint16'; got {self.dtype!r}."
+            )
 
 
 @dataclass(frozen=True)
@@ -259,12 +255,15 @@ class DriftConfig:
             raise ConfigError(f"DriftConfig.enabled must be True or False; got {self.enabled!r}.")
         if self.shift_px is not None:
             if not isinstance(self.shift_px, tuple) or len(self.shift_px) != 2:
-                raise ConfigError(f"DriftConfig.shift_px must be a (d_row, d_col) tuple or None; got {self.shift_px!r}.")
-            _check("DriftConfig.shift_px[0]", self.shift_px[0], -200.0, 200.0)
-            _check("DriftConfig.shift_px[1]", self.shift_px[1], -200.0, 200.0)
-        _check("DriftConfig.max_shift_px", self.max_shift_px, 0.0, 200.0)
-        _check("DriftConfig.max_nonrigid_px", self.max_nonrigid_px, 0.0, 200.0)
-        _check("DriftConfig.spacing_px", self.spacing_px, 16.0, 1e6)
+                raise ConfigError(
+                    "DriftConfig.shift_px must be a (d_row, d_col) tuple or None; "
+                    f"got {self.shift_px!r}."
+                )
+            check_option("DriftConfig.shift_px[0]", self.shift_px[0], -200.0, 200.0)
+            check_option("DriftConfig.shift_px[1]", self.shift_px[1], -200.0, 200.0)
+        check_option("DriftConfig.max_shift_px", self.max_shift_px, 0.0, 200.0)
+        check_option("DriftConfig.max_nonrigid_px", self.max_nonrigid_px, 0.0, 200.0)
+        check_option("DriftConfig.spacing_px", self.spacing_px, 16.0, 1e6)
 
 
 @dataclass(frozen=True)
@@ -286,14 +285,23 @@ class SyntheticConfig:
     pixel_size_um: float | None = 0.1
 
     def __post_init__(self) -> None:
-        for f, cls in (("grains", GrainConfig), ("twins", TwinConfig), ("contrast", ContrastConfig), ("drift", DriftConfig)):
+        for f, cls in (
+            ("grains", GrainConfig),
+            ("twins", TwinConfig),
+            ("contrast", ContrastConfig),
+            ("drift", DriftConfig),
+        ):
             if not isinstance(getattr(self, f), cls):
-                raise ConfigError(f"SyntheticConfig.{f} must be a {cls.__name__}; got {type(getattr(self, f)).__name__}.")
+                raise ConfigError(
+                    f"SyntheticConfig.{f} must be a {cls.__name__}; "
+                    f"got {type(getattr(self, f)).__name__}."
+                )
         if self.pixel_size_um is not None:
-            _check("SyntheticConfig.pixel_size_um", self.pixel_size_um, 1e-9, 1e9)
+            check_option("SyntheticConfig.pixel_size_um", self.pixel_size_um, 1e-9, 1e9)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the options as plain JSON-ready values (tuples become lists)."""
+
         def conv(obj: Any) -> Any:
             if hasattr(obj, "__dataclass_fields__"):
                 return {f.name: conv(getattr(obj, f.name)) for f in fields(obj)}
@@ -306,7 +314,12 @@ class SyntheticConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SyntheticConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        subs = {"grains": GrainConfig, "twins": TwinConfig, "contrast": ContrastConfig, "drift": DriftConfig}
+        subs = {
+            "grains": GrainConfig,
+            "twins": TwinConfig,
+            "contrast": ContrastConfig,
+            "drift": DriftConfig,
+        }
         kwargs: dict[str, Any] = {}
         for key, value in dict(data).items():
             if key in subs:
@@ -314,12 +327,19 @@ class SyntheticConfig:
                 names = {f.name for f in fields(sub)}
                 unknown = set(value) - names
                 if unknown:
-                    raise ConfigError(f"unknown {key} option(s) {sorted(unknown)}; valid: {sorted(names)}.")
-                kwargs[key] = sub(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+                    raise ConfigError(
+                        f"unknown {key} option(s) {sorted(unknown)}; valid: {sorted(names)}."
+                    )
+                kwargs[key] = sub(
+                    **{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+                )
             elif key == "pixel_size_um":
                 kwargs[key] = value
             else:
-                raise ConfigError(f"unknown SyntheticConfig option '{key}'; valid: grains, twins, contrast, drift, pixel_size_um.")
+                raise ConfigError(
+                    f"unknown SyntheticConfig option '{key}'; "
+                    "valid: grains, twins, contrast, drift, pixel_size_um."
+                )
         return cls(**kwargs)
 
 
@@ -418,31 +438,6 @@ class Microstructure:
 
 
 # ---------------------------------------------------------------- the generator
-
-
-def _check_shape(shape: Any) -> tuple[int, int]:
-    try:
-        m, n = (int(v) for v in shape)
-        ok = all(float(v) == int(v) for v in shape) and len(tuple(shape)) == 2
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise InputError(f"shape must be two integers (M, N); got {shape!r}.")
-    if m < 16 or n < 16:
-        raise InputError(f"shape must be at least (16, 16); got {(m, n)}.")
-    limit = max_pixels()
-    if m * n > limit:
-        raise InputError(
-            f"shape {(m, n)} has {m * n} pixels, over the limit of {limit}; "
-            "ask for a smaller image or raise GRAINSEG_MAX_PIXELS."
-        )
-    return m, n
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed must be an integer >= 0; got {seed!r}.")
-    return int(seed)
 
 
 def _tessellate(
@@ -581,8 +576,8 @@ def make_microstructure(
     >>> len(ms.grain_table) == ms.n_grains == ms.euler.shape[0]
     True
     """
-    m, n = _check_shape(shape)
-    seed = _check_seed(seed)
+    m, n = check_shape(shape)
+    seed = check_seed(seed)
     if config is None:
         config = SyntheticConfig()
     if not isinstance(config, SyntheticConfig):
@@ -592,7 +587,9 @@ def make_microstructure(
         grains_cfg = replace(grains_cfg, mean_size_px=mean_grain_size_px)
     if elongation is not None:
         grains_cfg = replace(grains_cfg, elongation=elongation)
-    twins_cfg = config.twins if twin_fraction is None else replace(config.twins, fraction=twin_fraction)
+    twins_cfg = (
+        config.twins if twin_fraction is None else replace(config.twins, fraction=twin_fraction)
+    )
     config = replace(config, grains=grains_cfg, twins=twins_cfg)
     c_cfg, d_cfg = config.contrast, config.drift
     rng = np.random.default_rng(seed)
@@ -643,10 +640,14 @@ def make_microstructure(
     euler = orientations[grain_ids]
 
     # 4. the image.
-    level = (c_cfg.background + c_cfg.channelling * channelling_intensity(orientations)).astype(np.float32)
+    level = (c_cfg.background + c_cfg.channelling * channelling_intensity(orientations)).astype(
+        np.float32
+    )
     image = level[orient[crop]]
     lo_w, hi_w = c_cfg.groove_fwhm_px
-    fwhm = lo_w + (hi_w - lo_w) * 0.5 * (1.0 + _render.smooth_field(rng, canvas, 4.0 * grains_cfg.mean_size_px)[0])
+    fwhm = lo_w + (hi_w - lo_w) * 0.5 * (
+        1.0 + _render.smooth_field(rng, canvas, 4.0 * grains_cfg.mean_size_px)[0]
+    )
     image *= 1.0 - np.float32(c_cfg.groove_depth) * _render.groove_profile(gb_core, fwhm)[crop]
     if twin_core.any() and twins_cfg.groove_depth > 0:
         depth = np.float32(c_cfg.groove_depth * twins_cfg.groove_depth)

@@ -64,7 +64,9 @@ SAMPLES: dict[str, dict] = {
         "shape": (512, 640),
         "seed": 202,
         "config": SyntheticConfig(
-            grains=GrainConfig(mean_size_px=30.0, size_sigma=0.3, elongation=2.5, elongation_angle_deg=20.0),
+            grains=GrainConfig(
+                mean_size_px=30.0, size_sigma=0.3, elongation=2.5, elongation_angle_deg=20.0
+            ),
             twins=TwinConfig(fraction=0.0),
             contrast=ContrastConfig(gradient=0.3, scratches=5.0, scratch_contrast=0.25),
             drift=_NO_EBSD,
@@ -124,7 +126,9 @@ def render(name: str) -> dict[str, bytes]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the files on disk; write nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the files on disk; write nothing"
+    )
     args = parser.parse_args(argv)
     differ = []
     for name in SAMPLES:

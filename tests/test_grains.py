@@ -139,7 +139,9 @@ def test_matches_regionprops_on_voronoi():
     for p in props:
         row = t.loc[p.label]
         assert row["area_px"] == p.area
-        np.testing.assert_allclose([row["centroid_row"], row["centroid_col"]], p.centroid, atol=1e-9)
+        np.testing.assert_allclose(
+            [row["centroid_row"], row["centroid_col"]], p.centroid, atol=1e-9
+        )
         np.testing.assert_allclose(row["major_axis_px"], p.axis_major_length, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(row["minor_axis_px"], p.axis_minor_length, rtol=1e-7, atol=1e-6)
         np.testing.assert_allclose(row["perimeter_px"], perimeter_crofton(p.image, 4), rtol=1e-9)

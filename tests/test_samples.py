@@ -79,7 +79,11 @@ def test_samples_folder_is_small():
 
 
 def test_unknown_name_lists_valid_names():
-    with pytest.raises(InputError, match=r"unknown sample 'nist_stel'; did you mean 'nist_steel'\? Valid names: .*synthetic_equiaxed"):
+    with pytest.raises(
+        InputError,
+        match=r"unknown sample 'nist_stel'; did you mean 'nist_steel'\? "
+        r"Valid names: .*synthetic_equiaxed",
+    ):
         load_sample("nist_stel")
     with pytest.raises(InputError, match="unknown sample '3'"):
         load_sample(3)
@@ -94,7 +98,9 @@ def test_broken_samples_folder_raises_clear_errors(tmp_path, monkeypatch, repo_r
     monkeypatch.setenv("GRAINSEG_SAMPLES_DIR", str(copy))
     # A boundary mask of the wrong size.
     shutil.copy(copy / "synthetic_equiaxed" / "boundary.png", copy / "nist_steel" / "boundary.png")
-    with pytest.raises(DatasetError, match=r"boundary mask \(shape \(512, 640\)\) must match its image"):
+    with pytest.raises(
+        DatasetError, match=r"boundary mask \(shape \(512, 640\)\) must match its image"
+    ):
         load_sample("nist_steel")
     meta_path = copy / "nist_steel" / "meta.json"
     meta = json.loads(meta_path.read_text())

@@ -20,15 +20,19 @@ from grainseg_core._synthetic_orientation import (
     twin_euler,
 )
 from grainseg_core._synthetic_tessellation import anisotropy_matrix, place_seeds, power_labels
-from grainseg_core.errors import ConfigError, InputError
+from grainseg_core.errors import ConfigError, GrainsegWarning, InputError
 from grainseg_core.grains import grain_table, label_grains
+from grainseg_core.io import polygons_to_mask, read_polygon_csv
 from grainseg_core.synthetic import (
     ContrastConfig,
     DriftConfig,
     GrainConfig,
+    ParticleConfig,
     SyntheticConfig,
     TwinConfig,
     make_microstructure,
+    make_particles,
+    write_particles_csv,
 )
 
 NO_DRIFT = DriftConfig(enabled=False)
@@ -96,7 +100,9 @@ def test_same_seed_same_bytes_and_different_seed_differs():
     c = make_microstructure((96, 128), seed=4, mean_grain_size_px=20)
 
     def d(ms):
-        return _digest(ms.image, ms.labels, ms.boundary, ms.drift, ms.ebsd.labels, ms.ebsd.euler, ms.euler)
+        return _digest(
+            ms.image, ms.labels, ms.boundary, ms.drift, ms.ebsd.labels, ms.ebsd.euler, ms.euler
+        )
 
     assert d(a) == d(b)
     assert a.shift == b.shift
@@ -124,7 +130,9 @@ def test_grain_count_and_lognormal_sizes(sigma):
 
 
 def test_strong_elongation_gives_high_aspect_along_angle():
-    cfg = SyntheticConfig(grains=GrainConfig(elongation=3.0, elongation_angle_deg=30.0), drift=NO_DRIFT)
+    cfg = SyntheticConfig(
+        grains=GrainConfig(elongation=3.0, elongation_angle_deg=30.0), drift=NO_DRIFT
+    )
     ms = make_microstructure((384, 384), seed=5, mean_grain_size_px=24, config=cfg)
     t = ms.grain_table[~ms.grain_table["touches_edge"] & (ms.grain_table["area_px"] >= 20)]
     assert t["aspect_ratio"].mean() > 1.5
@@ -132,7 +140,9 @@ def test_strong_elongation_gives_high_aspect_along_angle():
 
 
 def test_no_elongation_gives_equiaxed_grains():
-    ms = make_microstructure((384, 384), seed=5, mean_grain_size_px=24, config=SyntheticConfig(drift=NO_DRIFT))
+    ms = make_microstructure(
+        (384, 384), seed=5, mean_grain_size_px=24, config=SyntheticConfig(drift=NO_DRIFT)
+    )
     t = ms.grain_table[~ms.grain_table["touches_edge"] & (ms.grain_table["area_px"] >= 20)]
     assert 1.0 <= t["aspect_ratio"].median() <= 1.3
     assert t["aspect_ratio"].mean() < 1.4
@@ -187,7 +197,14 @@ def test_twin_operator_is_60_degrees_about_111():
     delta = g_t @ np.transpose(g_p, (0, 2, 1))  # rotation in the crystal frame
     angle = np.degrees(np.arccos(np.clip((np.trace(delta, axis1=1, axis2=2) - 1) / 2, -1, 1)))
     np.testing.assert_allclose(angle, 60.0, atol=1e-9)
-    axis = np.stack([delta[:, 2, 1] - delta[:, 1, 2], delta[:, 0, 2] - delta[:, 2, 0], delta[:, 1, 0] - delta[:, 0, 1]], 1)
+    axis = np.stack(
+        [
+            delta[:, 2, 1] - delta[:, 1, 2],
+            delta[:, 0, 2] - delta[:, 2, 0],
+            delta[:, 1, 0] - delta[:, 0, 1],
+        ],
+        1,
+    )
     axis /= np.linalg.norm(axis, axis=1, keepdims=True)
     np.testing.assert_allclose(np.abs(axis), 1 / math.sqrt(3), atol=1e-9)
 
@@ -195,13 +212,17 @@ def test_twin_operator_is_60_degrees_about_111():
 def test_euler_round_trip_and_proper_rotations():
     euler = random_euler(np.random.default_rng(1), 200)
     g = euler_to_matrix(euler)
-    np.testing.assert_allclose(g @ np.transpose(g, (0, 2, 1)), np.broadcast_to(np.eye(3), g.shape), atol=1e-12)
+    np.testing.assert_allclose(
+        g @ np.transpose(g, (0, 2, 1)), np.broadcast_to(np.eye(3), g.shape), atol=1e-12
+    )
     np.testing.assert_allclose(np.linalg.det(g), 1.0, atol=1e-12)
     np.testing.assert_allclose(euler_to_matrix(matrix_to_euler(g)), g, atol=1e-9)
     assert (euler[:, 1] >= 0).all() and (euler[:, 1] <= math.pi).all()
     # Phi = 0: only phi1 + phi2 is defined.
     flat = np.array([[0.3, 0.0, 0.5]])
-    np.testing.assert_allclose(matrix_to_euler(euler_to_matrix(flat)), [[0.8, 0.0, 0.0]], atol=1e-12)
+    np.testing.assert_allclose(
+        matrix_to_euler(euler_to_matrix(flat)), [[0.8, 0.0, 0.0]], atol=1e-12
+    )
 
 
 # ---------------------------------------------------------------- contrast
@@ -220,10 +241,14 @@ def test_grain_grey_level_follows_orientation():
 
 def test_uint16_and_boundary_width():
     cfg = SyntheticConfig(
-        grains=GrainConfig(boundary_width_px=3), contrast=ContrastConfig(dtype="uint16"), drift=NO_DRIFT
+        grains=GrainConfig(boundary_width_px=3),
+        contrast=ContrastConfig(dtype="uint16"),
+        drift=NO_DRIFT,
     )
     wide = make_microstructure((128, 128), seed=2, mean_grain_size_px=24, config=cfg)
-    thin = make_microstructure((128, 128), seed=2, mean_grain_size_px=24, config=SyntheticConfig(drift=NO_DRIFT))
+    thin = make_microstructure(
+        (128, 128), seed=2, mean_grain_size_px=24, config=SyntheticConfig(drift=NO_DRIFT)
+    )
     assert wide.image.dtype == np.uint16 and wide.image.max() > 255
     assert wide.boundary.mean() > 2 * thin.boundary.mean()
     np.testing.assert_array_equal(wide.labels, label_grains(wide.boundary))
@@ -275,7 +300,9 @@ def test_ebsd_euler_matches_grain_orientation():
     ms = make_microstructure((128, 160), seed=6, mean_grain_size_px=24, config=cfg)
     e = ms.ebsd
     ok = e.labels > 0
-    np.testing.assert_allclose(e.euler[ok], ms.euler[e.labels[ok] - 1].astype(np.float32), atol=1e-6)
+    np.testing.assert_allclose(
+        e.euler[ok], ms.euler[e.labels[ok] - 1].astype(np.float32), atol=1e-6
+    )
     assert np.isfinite(e.euler).all()
 
 
@@ -293,7 +320,9 @@ def test_ebsd_boundary_is_closed():
 def test_power_labels_match_brute_force(elongation, angle):
     rng = np.random.default_rng(3)
     a = anisotropy_matrix(elongation, angle)
-    seeds = place_seeds(rng, np.array([-20.0, -20.0]), np.array([90.0, 120.0]), a, mean_diameter=12, sigma=0.5)
+    seeds = place_seeds(
+        rng, np.array([-20.0, -20.0]), np.array([90.0, 120.0]), a, mean_diameter=12, sigma=0.5
+    )
     got = power_labels((70, 100), (-3.0, 5.0), a, seeds)
     rr, cc = np.mgrid[:70, :100]
     q = np.stack([rr.ravel() - 3.0, cc.ravel() + 5.0], -1) @ a.T
@@ -323,14 +352,26 @@ def test_config_dict_round_trip():
     [
         (lambda: GrainConfig(size_sigma=-0.1), r"GrainConfig.size_sigma must lie in \[0.0, 1.5\]"),
         (lambda: GrainConfig(elongation=0.5), "GrainConfig.elongation must lie"),
-        (lambda: GrainConfig(boundary_width_px=2.5), "GrainConfig.boundary_width_px must be an integer"),
+        (
+            lambda: GrainConfig(boundary_width_px=2.5),
+            "GrainConfig.boundary_width_px must be an integer",
+        ),
         (lambda: TwinConfig(fraction=1.5), "TwinConfig.fraction must lie"),
         (lambda: TwinConfig(thickness=(0.3, 0.1)), "TwinConfig.thickness must have low <= high"),
-        (lambda: ContrastConfig(dtype="float32"), "ContrastConfig.dtype must be 'uint8' or 'uint16'"),
-        (lambda: ContrastConfig(groove_fwhm_px=3.0), r"groove_fwhm_px must be a \(low, high\) tuple"),
+        (
+            lambda: ContrastConfig(dtype="float32"),
+            "ContrastConfig.dtype must be 'uint8' or 'uint16'",
+        ),
+        (
+            lambda: ContrastConfig(groove_fwhm_px=3.0),
+            r"groove_fwhm_px must be a \(low, high\) tuple",
+        ),
         (lambda: DriftConfig(shift_px=(1.0,)), "DriftConfig.shift_px must be a"),
         (lambda: DriftConfig(max_nonrigid_px=float("nan")), "DriftConfig.max_nonrigid_px must lie"),
-        (lambda: SyntheticConfig(grains=TwinConfig()), "SyntheticConfig.grains must be a GrainConfig"),
+        (
+            lambda: SyntheticConfig(grains=TwinConfig()),
+            "SyntheticConfig.grains must be a GrainConfig",
+        ),
         (lambda: SyntheticConfig(pixel_size_um=0.0), "SyntheticConfig.pixel_size_um must lie"),
     ],
 )
@@ -341,7 +382,12 @@ def test_config_validation(build, match):
 
 @pytest.mark.parametrize(
     ("shape", "match"),
-    [((8, 64), r"at least \(16, 16\)"), ((64,), r"two integers \(M, N\)"), ("ab", "two integers"), ((20.5, 30), "two integers")],
+    [
+        ((8, 64), r"at least \(16, 16\)"),
+        ((64,), r"two integers \(M, N\)"),
+        ("ab", "two integers"),
+        ((20.5, 30), "two integers"),
+    ],
 )
 def test_rejects_bad_shape(shape, match):
     with pytest.raises(InputError, match=match):
@@ -362,3 +408,103 @@ def test_rejects_bad_config_and_pixel_limit(monkeypatch):
     monkeypatch.setenv("GRAINSEG_MAX_PIXELS", "1000")
     with pytest.raises(InputError, match="over the limit of 1000"):
         make_microstructure((64, 64), seed=0)
+
+
+# ---------------------------------------------------------------- particles
+
+
+def _touching_pairs(labels: np.ndarray) -> int:
+    """Number of 8-neighbour pixel pairs with two different particle labels."""
+    count = 0
+    for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a = labels[: labels.shape[0] - dr, max(0, -dc) : labels.shape[1] - max(0, dc)]
+        b = labels[dr:, max(0, dc) : labels.shape[1] - max(0, -dc) or None]
+        count += int(((a > 0) & (b > 0) & (a != b)).sum())
+    return count
+
+
+@pytest.fixture(scope="module")
+def particles():
+    return make_particles((160, 200), seed=5, n_particles=25)
+
+
+def test_particles_labels_and_polygons_agree(particles):
+    p = particles
+    assert p.image.shape == (160, 200) and p.image.dtype == np.uint8
+    assert p.labels.dtype == np.int32
+    assert p.n_particles == 25 == p.labels.max() == len(p.annotations)
+    assert set(np.unique(p.labels)) == set(range(26))
+    # One 4-connected region per particle, and no two particles touch (even diagonally).
+    assert sk_label(p.labels > 0, connectivity=2).max() == 25
+    assert _touching_pairs(p.labels) == 0
+    # The polygons follow pixel edges: refilling them gives the labels back exactly.
+    refilled = polygons_to_mask(p.annotations, p.labels.shape, mode="instance")
+    np.testing.assert_array_equal(refilled, p.labels)
+    assert p.annotations.image_name == "IMG_00005.png"
+    # Bright particles on a darker matrix (the default, seed 001 style).
+    assert p.image[p.labels > 0].mean() > p.image[p.labels == 0].mean() + 50
+
+
+def test_particles_csv_round_trip(particles, tmp_path):
+    other = make_particles((64, 80), seed=6, n_particles=3, image_name="IMG_99999.png")
+    path = tmp_path / "particles.csv"
+    text = write_particles_csv([particles, other], path)
+    assert path.read_text() == text
+    lines = text.splitlines()
+    assert lines[0] == "image_url;point;polygon"
+    assert len(lines) == 1 + 25 + 3
+    assert lines[1].startswith("IMG_00005.png;(")
+    back = read_polygon_csv(path)
+    assert list(back.images) == ["IMG_00005.png", "IMG_99999.png"]
+    mask = polygons_to_mask(back["IMG_00005.png"], particles.labels.shape)
+    np.testing.assert_array_equal(mask, particles.labels > 0)
+    # One image alone gives the same rows for it.
+    assert text.startswith(write_particles_csv(particles))
+
+
+def test_particles_seeded_and_edge_cases():
+    a = make_particles((96, 96), seed=1, n_particles=6)
+    b = make_particles((96, 96), seed=1, n_particles=6)
+    c = make_particles((96, 96), seed=2, n_particles=6)
+    assert _digest(a.image, a.labels) == _digest(b.image, b.labels) != _digest(c.image, c.labels)
+    empty = make_particles((32, 32), seed=0, n_particles=0)
+    assert empty.n_particles == 0 and not empty.labels.any() and len(empty.annotations) == 0
+    assert write_particles_csv(empty) == "image_url;point;polygon\n"
+    with pytest.warns(
+        GrainsegWarning, match=r"placed \d+ of 400 particles: the image is too crowded"
+    ):
+        crowded = make_particles((64, 64), seed=0, n_particles=400)
+    assert 0 < crowded.n_particles < 400
+    assert _touching_pairs(crowded.labels) == 0
+    dark_cfg = ParticleConfig(matrix_level=0.8, particle_level=0.2)
+    dark = make_particles((96, 96), seed=1, n_particles=6, config=dark_cfg)
+    assert dark.image[dark.labels > 0].mean() < dark.image[dark.labels == 0].mean()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_particles": -1}, InputError, "n_particles must be an integer >= 0"),
+        ({"n_particles": 2.5}, InputError, "n_particles must be an integer >= 0"),
+        ({"n_particles": 3, "config": {}}, InputError, "config must be a ParticleConfig"),
+        (
+            {"n_particles": 3, "image_name": "a/b.png"},
+            InputError,
+            "image_name must be a plain file name",
+        ),
+        ({"n_particles": 3, "seed": -2}, InputError, "seed must be an integer >= 0"),
+    ],
+)
+def test_particles_validation(kwargs, error, match):
+    kwargs = {"seed": 0, **kwargs}
+    with pytest.raises(error, match=match):
+        make_particles((32, 32), **kwargs)
+
+
+def test_particle_config_and_csv_validation():
+    with pytest.raises(ConfigError, match=r"ParticleConfig.max_aspect must lie in \[1.0, 10.0\]"):
+        ParticleConfig(max_aspect=0.5)
+    with pytest.raises(ConfigError, match=r"ParticleConfig.min_gap_px must lie in \[1.5"):
+        ParticleConfig(min_gap_px=0.0)
+    with pytest.raises(InputError, match="particles must be Particles objects; got str"):
+        write_particles_csv(["x"])
