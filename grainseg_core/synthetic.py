@@ -442,8 +442,8 @@ class Microstructure:
 
 def _tessellate(
     rng: np.random.Generator, canvas: tuple[int, int], pad: int, cfg: GrainConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Cell index per canvas pixel, plus per-cell centre (pixel space), drawn ECD and A."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cell index per canvas pixel, plus per-cell centre (pixel space) and drawn ECD."""
     a_matrix = anisotropy_matrix(cfg.elongation, cfg.elongation_angle_deg)
     # Seeds also fill a margin so that cells at the canvas edge are complete cells.
     margin = 2.0 * cfg.mean_size_px * math.sqrt(cfg.elongation)
@@ -458,7 +458,7 @@ def _tessellate(
     )
     cells = power_labels(canvas, origin, a_matrix, seeds)
     centres = seeds.points @ np.linalg.inv(a_matrix).T  # back to (row, col) pixel space
-    return cells, centres, seeds.diameters, a_matrix
+    return cells, centres, seeds.diameters
 
 
 def _twin_bands(
@@ -609,7 +609,7 @@ def make_microstructure(
     crop = (slice(pad, pad + m), slice(pad, pad + n))
 
     # 1. grains, 3. twins and orientations, on the canvas.
-    cells, centres, diameters, _ = _tessellate(rng, canvas, pad, grains_cfg)
+    cells, centres, diameters = _tessellate(rng, canvas, pad, grains_cfg)
     n_cells = len(diameters)
     if twins_cfg.fraction > 0:
         twin_mask, variant = _twin_bands(rng, cells, centres, diameters, pad, twins_cfg)
