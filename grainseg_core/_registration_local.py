@@ -24,7 +24,9 @@ __all__ = [
     "tile_starts",
     "measure_tiles",
     "median_test",
+    "coarse_flow",
     "dense_from_tiles",
+    "choose_smoothing",
     "remap",
     "compose",
     "identity_grid",
@@ -161,6 +163,60 @@ def measure_tiles(
     )
 
 
+def coarse_flow(
+    fixed: np.ndarray,
+    moving: np.ndarray,
+    *,
+    max_side: int,
+    window_px: float,
+    affine_tolerance_px: float = 1.0,
+) -> np.ndarray:
+    """Dense residual field (2, M, N) from Farneback optical flow on downsampled images.
+
+    Farneback's polynomial expansion on an image pyramid follows a smooth field of
+    tens of pixels that varies too fast for large tiles to measure (the case of a
+    strong non-rigid drift), at a cost of milliseconds. Its output is noisy at the
+    pixel scale, so it is smoothed over ``window_px`` and only used as the starting
+    point of the tile passes, which validate and refine it. When an affine function
+    of position explains the flow to within ``affine_tolerance_px`` (RMS), only that
+    affine function is returned.
+
+    ``moving[p + field(p)] ~= fixed[p]`` (Farneback's ``prev`` is ``fixed``).
+    """
+    rows, cols = fixed.shape
+    factor = max(1, int(np.ceil(max(rows, cols) / max_side)))
+    a = downsample(fixed, factor)
+    b = downsample(moving, factor)
+
+    def to_u8(x: np.ndarray) -> np.ndarray:
+        top = float(x.max())
+        return np.zeros(x.shape, np.uint8) if top <= 0 else (x * (255.0 / top)).astype(np.uint8)
+
+    win = max(5, int(round(window_px / factor)) | 1)
+    flow = cv2.calcOpticalFlowFarneback(
+        to_u8(a), to_u8(b), None, pyr_scale=0.5, levels=4, winsize=win, iterations=5,
+        poly_n=7, poly_sigma=1.5, flags=cv2.OPTFLOW_FARNEBACK_GAUSSIAN,
+    )
+    smooth = np.stack([cv2.GaussianBlur(flow[..., ch], (0, 0), sigmaX=win / 2.0)
+                       for ch in (1, 0)])  # OpenCV gives (dx, dy) = (d_col, d_row)
+    # A flow an affine function explains to within a pixel found nothing non-rigid:
+    # keep its affine part, not its pixel-scale noise.
+    fr, fc = np.mgrid[0 : a.shape[0], 0 : a.shape[1]].astype(np.float64)
+    design = np.column_stack([np.ones(fr.size), fr.ravel() / a.shape[0], fc.ravel() / a.shape[1]])
+    values = smooth.reshape(2, -1).T.astype(np.float64)
+    coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+    resid = values - design @ coef
+    if float(np.sqrt((resid**2).sum(axis=1).mean())) * factor < affine_tolerance_px:
+        smooth = (design @ coef).T.reshape(smooth.shape).astype(np.float32)
+    out = np.empty((2, rows, cols), np.float32)
+    for k in range(2):
+        # Resize to the covered full-resolution size, then pad the cropped remainder.
+        up = cv2.resize(smooth[k], (a.shape[1] * factor, a.shape[0] * factor),
+                        interpolation=cv2.INTER_LINEAR) * factor
+        out[k] = np.pad(up, ((0, rows - up.shape[0]), (0, cols - up.shape[1])), mode="edge")
+    return out
+
+
 def median_test(shift: np.ndarray, accepted: np.ndarray, *, threshold: float = 2.0,
                 eps: float = 0.3) -> np.ndarray:
     """Normalised median test of Westerweel & Scarano (2005) on a tile grid.
@@ -197,42 +253,106 @@ def median_test(shift: np.ndarray, accepted: np.ndarray, *, threshold: float = 2
     return keep
 
 
+#: Thin-plate-spline smoothing weights tried by cross-validation, per tile (the weight
+#: passed to RBFInterpolator is this times the number of tiles; coordinates are in
+#: image units). From nearly interpolating to nearly affine.
+_SMOOTHING_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+_FOLDS = 5
+_CV_SLACK = 1.05
+
+
+def _affine_fit(pts: np.ndarray, vals: np.ndarray):
+    design = np.column_stack([np.ones(len(pts)), pts])
+    coef, *_ = np.linalg.lstsq(design, vals, rcond=None)
+    return lambda q: np.column_stack([np.ones(len(q)), q]) @ coef
+
+
+def _spline_fit(pts: np.ndarray, vals: np.ndarray, weight: float):
+    return RBFInterpolator(pts, vals, kernel="thin_plate_spline",
+                           smoothing=weight * len(pts), degree=1)
+
+
+def choose_smoothing(pts: np.ndarray, vals: np.ndarray) -> float | None:
+    """Spline smoothing weight chosen by k-fold cross-validation (None = affine).
+
+    Each candidate (an affine fit, and thin-plate splines from rough to smooth)
+    predicts held-out tile shifts from the others; the smoothest candidate whose
+    error is within 5% of the best wins. On a field that needs no local correction
+    the tile shifts are pure noise and the affine fit wins, so noise is not
+    interpolated into the field; on a real drift field a spline wins with the
+    smoothing that the noise level calls for.
+    """
+    n = len(pts)
+    folds = np.random.default_rng(0).permutation(n) % _FOLDS
+    candidates: list[float | None] = [None, *sorted(_SMOOTHING_GRID, reverse=True)]
+    errors = []
+    for weight in candidates:
+        err = 0.0
+        for k in range(_FOLDS):
+            train, test = folds != k, folds == k
+            if weight is None:
+                fit = _affine_fit(pts[train], vals[train])
+            else:
+                fit = _spline_fit(pts[train], vals[train], weight)
+            err += float(((fit(pts[test]) - vals[test]) ** 2).sum())
+        errors.append(err / n)
+    best = min(errors)
+    for weight, err in zip(candidates, errors):  # smoothest first
+        if err <= _CV_SLACK * best + 1e-9:
+            return weight
+    return candidates[int(np.argmin(errors))]
+
+
 def dense_from_tiles(
     measures: TileMeasurement,
     shape: tuple[int, int],
     *,
-    smoothing: float,
-) -> np.ndarray:
+    smoothing: float | None,
+) -> tuple[np.ndarray, str]:
     """Smooth dense field (2, M, N) float32 through the accepted tile shifts.
 
-    A thin-plate spline (``scipy.interpolate.RBFInterpolator``) fills rejected tiles
-    and smooths measurement noise; it is evaluated every few pixels and upsampled
-    bicubically, which is exact to well under a pixel for a field this smooth.
+    A thin-plate spline (``scipy.interpolate.RBFInterpolator``, affine part
+    included) fills rejected tiles and smooths measurement noise, or an affine fit
+    when that predicts the tiles as well (see :func:`choose_smoothing`, used when
+    ``smoothing`` is None). The fit is evaluated every few pixels and upsampled
+    bicubically, exact to well under a pixel for a field this smooth.
+
+    Returns
+    -------
+    field : ndarray (2, M, N) float32
+    model : str
+        ``"none"``, ``"mean"``, ``"affine"`` or ``"spline(w)"`` with the weight used.
     """
     acc = measures.accepted
-    pts = measures.centre[acc]
-    vals = measures.shift[acc]
     rows, cols = shape
+    unit = float(max(rows, cols))  # image units: smoothing weights independent of size
+    pts = measures.centre[acc] / unit
+    vals = measures.shift[acc]
     step = max(8, measures.tile // _SPLINE_PER_TILE)
     gr = -(-rows // step)
     gc = -(-cols // step)
     # Pixel centres of a grid that cv2.resize by `step` maps exactly onto the full grid.
     rr = (np.arange(gr) + 0.5) * step - 0.5
     cc = (np.arange(gc) + 0.5) * step - 0.5
+    grid = np.stack(np.meshgrid(rr, cc, indexing="ij"), axis=-1).reshape(-1, 2) / unit
     if len(pts) == 0:
-        return np.zeros((2, rows, cols), np.float32)
-    if len(pts) < 3:
+        return np.zeros((2, rows, cols), np.float32), "none"
+    if len(pts) < 4:
         coarse = np.broadcast_to(vals.mean(axis=0), (gr, gc, 2))
+        model = "mean"
     else:
-        # Scale coordinates so the smoothing weight does not depend on image size.
-        unit = float(max(rows, cols))
-        spline = RBFInterpolator(pts / unit, vals, kernel="thin_plate_spline",
-                                 smoothing=smoothing * len(pts) * 1e-4, degree=1)
-        grid = np.stack(np.meshgrid(rr, cc, indexing="ij"), axis=-1).reshape(-1, 2)
-        coarse = spline(grid / unit).reshape(gr, gc, 2)
+        weight = smoothing
+        if weight is None:
+            weight = choose_smoothing(pts, vals) if len(pts) >= 2 * _FOLDS else None
+        if weight is None:
+            coarse = _affine_fit(pts, vals)(grid).reshape(gr, gc, 2)
+            model = "affine"
+        else:
+            coarse = _spline_fit(pts, vals, weight)(grid).reshape(gr, gc, 2)
+            model = f"spline({weight:g})"
     out = np.empty((2, rows, cols), np.float32)
     for k in range(2):
         up = cv2.resize(np.ascontiguousarray(coarse[..., k], dtype=np.float32),
                         (gc * step, gr * step), interpolation=cv2.INTER_CUBIC)
         out[k] = up[:rows, :cols]
-    return out
+    return out, model

@@ -67,7 +67,7 @@ def _hessian_eigen(smooth: np.ndarray, sigma: float) -> tuple[np.ndarray, np.nda
 
 def ridge_responses(
     image: np.ndarray, *, sigmas: tuple[float, ...] = (2.0,), polarities: tuple[str, ...] = ("dark",)
-) -> dict[str, np.ndarray]:
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Line-likeness of every pixel of an SEM image, one map per polarity.
 
     Parameters
@@ -84,11 +84,15 @@ def ridge_responses(
 
     Returns
     -------
-    dict of str to ndarray (M, N) float32
+    responses : dict of str to ndarray (M, N) float32
         Each response scaled so its 99.5th percentile is 1 (clipped to [0, 1]); all
         zero for an image with no structure.
+    strengths : dict of str to float
+        The 99.5th percentile of each raw (scale-normalised) response, on the image
+        scaled to [0, 1]: comparable between polarities.
     """
     img = normalize_unit(image)
+    strengths: dict[str, float] = {}
     out = {p: np.zeros(img.shape, np.float32) for p in polarities}
     need_hessian = any(p != "gradient" for p in polarities)
     for sigma in sigmas:
@@ -115,11 +119,12 @@ def ridge_responses(
         # a fraction of the cost on a 3-megapixel image.
         step = max(1, int(np.sqrt(resp.size / 250_000)))
         top = float(np.percentile(resp[::step, ::step], 99.5))
+        strengths[p] = top if np.isfinite(top) else 0.0
         if not np.isfinite(top) or top <= 1e-6:
             out[p] = np.zeros(img.shape, np.float32)
         else:
             out[p] = np.clip(resp * np.float32(1.0 / top), 0.0, 1.0)
-    return out
+    return out, strengths
 
 
 def ridge_response(
@@ -129,7 +134,7 @@ def ridge_response(
 
     See :func:`ridge_responses`.
     """
-    return ridge_responses(image, sigmas=sigmas, polarities=(polarity,))[polarity]
+    return ridge_responses(image, sigmas=sigmas, polarities=(polarity,))[0][polarity]
 
 
 def blurred_boundary(boundary: np.ndarray, *, sigma: float) -> np.ndarray:
