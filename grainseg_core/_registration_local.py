@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.interpolate import RBFInterpolator
+from scipy.spatial import cKDTree
 
 from grainseg_core._registration_phase import hann2d, phase_correlate_batch
 from grainseg_core._registration_repr import downsample
@@ -44,7 +45,8 @@ class TileMeasurement:
     """Per-tile shifts of one pass, on the (gr, gc) tile grid.
 
     ``shift`` is (gr, gc, 2) in pixels; ``centre`` (gr, gc, 2) the tile centres;
-    ``psr`` the peak-to-sidelobe ratio; ``content`` the mean blurred-label value of the
+    ``psr`` the peak-to-sidelobe ratio; ``isotropy`` the peak's curvature ratio;
+    ``content`` the mean blurred-label value of the
     tile; ``coverage`` the fraction of the tile where the warped label exists;
     ``accepted`` the tiles kept after every test.
     """
@@ -52,6 +54,7 @@ class TileMeasurement:
     shift: np.ndarray
     centre: np.ndarray
     psr: np.ndarray
+    isotropy: np.ndarray
     content: np.ndarray
     coverage: np.ndarray
     accepted: np.ndarray
@@ -111,6 +114,7 @@ def measure_tiles(
     min_psr: float,
     min_content: float,
     min_coverage: float,
+    min_isotropy: float,
 ) -> TileMeasurement:
     """Phase-correlate every tile of ``fixed`` with the same tile of ``moving``.
 
@@ -145,11 +149,13 @@ def measure_tiles(
     )
     shift = res.shift.reshape(gr, gc, 2)
     psr = res.psr.reshape(gr, gc)
+    isotropy = res.isotropy.reshape(gr, gc)
     content = np.minimum(a.mean(axis=(1, 2)), b.mean(axis=(1, 2))).reshape(gr, gc)
     cover = cov.mean(axis=(1, 2)).reshape(gr, gc)
     # A shift beyond a third of the tile leaves too little common content to trust.
     small = (np.abs(shift[..., 0]) < tile_r / 3) & (np.abs(shift[..., 1]) < tile_c / 3)
     accepted = (psr >= min_psr) & (content >= min_content) & (cover >= min_coverage) & small
+    accepted &= isotropy >= min_isotropy
     accepted &= median_test(shift, accepted)
     centre = np.stack(
         np.meshgrid(starts_r + (tile_r - 1) / 2.0, starts_c + (tile_c - 1) / 2.0, indexing="ij"),
@@ -158,7 +164,8 @@ def measure_tiles(
     # Back to full resolution: x_full = (x_small + 0.5) * factor - 0.5.
     centre = (centre + 0.5) * factor - 0.5
     return TileMeasurement(
-        shift=shift * factor, centre=centre, psr=psr, content=content, coverage=cover,
+        shift=shift * factor, centre=centre, psr=psr, isotropy=isotropy, content=content,
+        coverage=cover,
         accepted=accepted, tile=int(tile), factor=int(factor),
     )
 
@@ -197,7 +204,21 @@ def coarse_flow(
         to_u8(a), to_u8(b), None, pyr_scale=0.5, levels=4, winsize=win, iterations=5,
         poly_n=7, poly_sigma=1.5, flags=cv2.OPTFLOW_FARNEBACK_GAUSSIAN,
     )
-    smooth = np.stack([cv2.GaussianBlur(flow[..., ch], (0, 0), sigmaX=win / 2.0)
+    # Confidence of the flow: isotropy of the structure tensor of ``fixed`` over the
+    # window. Where all lines run one way the flow along them is undetermined (the
+    # aperture problem) and Farneback invents it; normalised convolution replaces it
+    # there by the flow of better-conditioned surroundings.
+    gx = cv2.Sobel(a, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(a, cv2.CV_32F, 0, 1, ksize=3)
+    sig = win / 2.0
+    jxx = cv2.GaussianBlur(gx * gx, (0, 0), sig)
+    jyy = cv2.GaussianBlur(gy * gy, (0, 0), sig)
+    jxy = cv2.GaussianBlur(gx * gy, (0, 0), sig)
+    half_tr = 0.5 * (jxx + jyy)
+    root = np.sqrt(0.25 * (jxx - jyy) ** 2 + jxy**2)
+    conf = ((half_tr - root) / np.maximum(half_tr + root, 1e-12)).astype(np.float32)
+    norm = cv2.GaussianBlur(conf, (0, 0), sig) + np.float32(1e-6)
+    smooth = np.stack([cv2.GaussianBlur(flow[..., ch] * conf, (0, 0), sig) / norm
                        for ch in (1, 0)])  # OpenCV gives (dx, dy) = (d_col, d_row)
     # A flow an affine function explains to within a pixel found nothing non-rigid:
     # keep its affine part, not its pixel-scale noise.
@@ -303,6 +324,31 @@ def choose_smoothing(pts: np.ndarray, vals: np.ndarray) -> float | None:
     return candidates[int(np.argmin(errors))]
 
 
+def _damp_far_field(fitted: np.ndarray, grid: np.ndarray, pts: np.ndarray, vals: np.ndarray,
+                    *, reach: float) -> np.ndarray:
+    """Replace a fit's extrapolation far from any accepted tile by a bounded one.
+
+    Affine and thin-plate fits extrapolate linearly: a slope of 1% among the accepted
+    tiles becomes pixels of error 200 px away, in a region where every tile was
+    rejected (no boundaries, aperture problem, outside the map). Beyond ``reach`` of
+    the nearest accepted tile centre the fit fades, over another ``reach``, into an
+    inverse-distance-weighted mean of the nearest tile shifts, which stays within the
+    range of the measurements.
+    """
+    tree = cKDTree(pts)
+    k = min(8, len(pts))
+    dist, idx = tree.query(grid, k=k)
+    dist = dist.reshape(len(grid), k)
+    idx = idx.reshape(len(grid), k)
+    near = dist[:, 0]
+    if near.max() <= reach:
+        return fitted
+    w_idw = 1.0 / np.maximum(dist, 1e-6) ** 2
+    idw = (w_idw[..., None] * vals[idx]).sum(axis=1) / w_idw.sum(axis=1)[:, None]
+    keep = np.clip(2.0 - near / reach, 0.0, 1.0)[:, None]
+    return keep * fitted + (1.0 - keep) * idw
+
+
 def dense_from_tiles(
     measures: TileMeasurement,
     shape: tuple[int, int],
@@ -345,11 +391,13 @@ def dense_from_tiles(
         if weight is None:
             weight = choose_smoothing(pts, vals) if len(pts) >= 2 * _FOLDS else None
         if weight is None:
-            coarse = _affine_fit(pts, vals)(grid).reshape(gr, gc, 2)
+            fitted = _affine_fit(pts, vals)(grid)
             model = "affine"
         else:
-            coarse = _spline_fit(pts, vals, weight)(grid).reshape(gr, gc, 2)
+            fitted = _spline_fit(pts, vals, weight)(grid)
             model = f"spline({weight:g})"
+        coarse = _damp_far_field(fitted, grid, pts, vals, reach=measures.tile / unit)
+        coarse = coarse.reshape(gr, gc, 2)
     out = np.empty((2, rows, cols), np.float32)
     for k in range(2):
         up = cv2.resize(np.ascontiguousarray(coarse[..., k], dtype=np.float32),

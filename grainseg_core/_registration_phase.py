@@ -30,11 +30,16 @@ class PhaseResult:
         a window around the peak. Around 3-5 for noise, tens for a true match.
     peak : ndarray (K,) float64
         Height of the normalised correlation peak.
+    isotropy : ndarray (K,) float64
+        Ratio of the smaller to the larger curvature of the peak, in [0, 1]: near 0
+        for a ridge-shaped peak (content with one line direction only, whose shift
+        along the lines is undetermined: the aperture problem).
     """
 
     shift: np.ndarray
     psr: np.ndarray
     peak: np.ndarray
+    isotropy: np.ndarray
 
 
 def hann2d(rows: int, cols: int) -> np.ndarray:
@@ -132,6 +137,17 @@ def phase_correlate_batch(
     # Sub-pixel refinement: separable parabola through the peak and its wrapped neighbours.
     off_r = _peak_offset(surf[kk, (pr - 1) % rows, pc], peak, surf[kk, (pr + 1) % rows, pc])
     off_c = _peak_offset(surf[kk, pr, (pc - 1) % cols], peak, surf[kk, pr, (pc + 1) % cols])
+    # Curvature of the peak: eigenvalues of minus the 3x3 finite-difference Hessian.
+    up, down = (pr - 1) % rows, (pr + 1) % rows
+    left, right = (pc - 1) % cols, (pc + 1) % cols
+    h_rr = surf[kk, up, pc] + surf[kk, down, pc] - 2.0 * peak
+    h_cc = surf[kk, pr, left] + surf[kk, pr, right] - 2.0 * peak
+    h_rc = 0.25 * (surf[kk, down, right] - surf[kk, down, left]
+                   - surf[kk, up, right] + surf[kk, up, left])
+    half_tr = -0.5 * (h_rr + h_cc)
+    root = np.sqrt(0.25 * (h_rr - h_cc) ** 2 + h_rc**2)
+    big, small = half_tr + root, half_tr - root
+    isotropy = np.clip(np.where(big > _EPS, small / np.maximum(big, _EPS), 0.0), 0.0, 1.0)
     sr = np.where(pr > rows // 2, pr - rows, pr) + off_r
     sc = np.where(pc > cols // 2, pc - cols, pc) + off_c
     # Sidelobe statistics outside a (2r+1)^2 window around the peak: totals of the
@@ -147,4 +163,5 @@ def phase_correlate_batch(
     std = np.sqrt(np.maximum(total_sq / n_side - mean * mean, 0.0))
     psr = (peak - mean) / np.maximum(std, _EPS)
     shift = np.column_stack([sr, sc]).astype(np.float64)
-    return PhaseResult(shift=shift, psr=psr.astype(np.float64), peak=peak.astype(np.float64))
+    return PhaseResult(shift=shift, psr=psr.astype(np.float64), peak=peak.astype(np.float64),
+                       isotropy=isotropy.astype(np.float64))

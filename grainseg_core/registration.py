@@ -172,6 +172,7 @@ class RegistrationConfig:
     tile_overlap: float = 0.5
     min_tile_psr: float = 8.0
     min_tile_content: float = 0.01
+    min_tile_isotropy: float = 0.15
     spline_smoothing: float | None = None
     warp_method: str = "distance"
 
@@ -728,13 +729,14 @@ def _tile_table(passes: list[TileMeasurement], models: list[str]) -> pd.DataFram
             "d_row": m.shift[..., 0].ravel(),
             "d_col": m.shift[..., 1].ravel(),
             "psr": m.psr.ravel(),
+            "isotropy": m.isotropy.ravel(),
             "accepted": m.accepted.ravel(),
             "pass_model": models[i],
         }))
     if not frames:
         return pd.DataFrame(
-            columns=["pass", "tile_px", "row", "col", "d_row", "d_col", "psr", "accepted",
-                     "pass_model"]
+            columns=["pass", "tile_px", "row", "col", "d_row", "d_col", "psr", "isotropy",
+                     "accepted", "pass_model"]
         )
     return pd.concat(frames, ignore_index=True)
 
@@ -897,7 +899,7 @@ def register(
                 ridge, moving, cover, tile=tile, factor=factor, overlap=config.tile_overlap,
                 whitening=config.whitening, spectral_sigma=config.tile_spectral_sigma,
                 min_psr=config.min_tile_psr, min_content=config.min_tile_content,
-                min_coverage=0.5,
+                min_coverage=0.5, min_isotropy=config.min_tile_isotropy,
             )
             passes.append(meas)
             n_acc, n_all = int(meas.accepted.sum()), meas.accepted.size

@@ -425,7 +425,8 @@ def test_result_structure_and_progress():
         assert arr.shape == (2, 384, 384) and arr.dtype == np.float32
     np.testing.assert_array_equal(res.displacement, res.drift)  # same pixel size
     assert list(res.tiles.columns) == [
-        "pass", "tile_px", "row", "col", "d_row", "d_col", "psr", "accepted", "pass_model",
+        "pass", "tile_px", "row", "col", "d_row", "d_col", "psr", "isotropy", "accepted",
+        "pass_model",
     ]
     assert res.tiles["accepted"].mean() > 0.8
     table = res.quality_table()
