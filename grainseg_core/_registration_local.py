@@ -26,6 +26,8 @@ __all__ = [
     "measure_tiles",
     "median_test",
     "coarse_flow",
+    "local_ncc",
+    "gate_residual",
     "dense_from_tiles",
     "choose_smoothing",
     "remap",
@@ -174,7 +176,7 @@ def coarse_flow(
     fixed: np.ndarray,
     moving: np.ndarray,
     *,
-    max_side: int,
+    factor: int,
     window_px: float,
     affine_tolerance_px: float = 1.0,
 ) -> np.ndarray:
@@ -191,7 +193,7 @@ def coarse_flow(
     ``moving[p + field(p)] ~= fixed[p]`` (Farneback's ``prev`` is ``fixed``).
     """
     rows, cols = fixed.shape
-    factor = max(1, int(np.ceil(max(rows, cols) / max_side)))
+    factor = max(1, int(factor))
     a = downsample(fixed, factor)
     b = downsample(moving, factor)
 
@@ -222,13 +224,17 @@ def coarse_flow(
                        for ch in (1, 0)])  # OpenCV gives (dx, dy) = (d_col, d_row)
     # A flow an affine function explains to within a pixel found nothing non-rigid:
     # keep its affine part, not its pixel-scale noise.
-    fr, fc = np.mgrid[0 : a.shape[0], 0 : a.shape[1]].astype(np.float64)
+    # (fitted on every 4th sample: the smoothed flow varies on the window scale)
+    fr, fc = np.mgrid[0 : a.shape[0] : 4, 0 : a.shape[1] : 4].astype(np.float64)
     design = np.column_stack([np.ones(fr.size), fr.ravel() / a.shape[0], fc.ravel() / a.shape[1]])
-    values = smooth.reshape(2, -1).T.astype(np.float64)
+    values = smooth[:, ::4, ::4].reshape(2, -1).T.astype(np.float64)
     coef, *_ = np.linalg.lstsq(design, values, rcond=None)
     resid = values - design @ coef
     if float(np.sqrt((resid**2).sum(axis=1).mean())) * factor < affine_tolerance_px:
-        smooth = (design @ coef).T.reshape(smooth.shape).astype(np.float32)
+        rr = np.arange(a.shape[0], dtype=np.float32)[:, None] / a.shape[0]
+        cc = np.arange(a.shape[1], dtype=np.float32)[None, :] / a.shape[1]
+        smooth = np.stack([coef[0, k] + coef[1, k] * rr + coef[2, k] * cc for k in range(2)])
+        smooth = smooth.astype(np.float32)
     out = np.empty((2, rows, cols), np.float32)
     for k in range(2):
         # Resize to the covered full-resolution size, then pad the cropped remainder.
@@ -236,6 +242,47 @@ def coarse_flow(
                         interpolation=cv2.INTER_LINEAR) * factor
         out[k] = np.pad(up, ((0, rows - up.shape[0]), (0, cols - up.shape[1])), mode="edge")
     return out
+
+
+def local_ncc(a: np.ndarray, b: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-windowed normalised cross-correlation of two images, (M, N) in [-1, 1]."""
+    def blur(x: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(x, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+
+    a = a.astype(np.float32, copy=False)
+    b = b.astype(np.float32, copy=False)
+    ma, mb = blur(a), blur(b)
+    va = np.maximum(blur(a * a) - ma * ma, 0.0)
+    vb = np.maximum(blur(b * b) - mb * mb, 0.0)
+    cov = blur(a * b) - ma * mb
+    return cov / np.sqrt(va * vb + 1e-12)
+
+
+def gate_residual(
+    fixed: np.ndarray,
+    moving_before: np.ndarray,
+    moving_after: np.ndarray,
+    residual: np.ndarray,
+    *,
+    sigma: float,
+) -> np.ndarray:
+    """Keep a residual field only where it raised the local correlation with ``fixed``.
+
+    A dense flow can be right in most of the image and lost (tens of pixels off) in a
+    few places; the global correlation barely notices those, the local one does. The
+    keep-mask is smoothed over ``sigma`` so the gated field stays smooth.
+    """
+    # A window of tens of pixels needs no full resolution: work on a grid ~8 samples
+    # per sigma (a full-size blur with sigma 64 costs seconds on a 3-megapixel frame).
+    g = max(1, int(sigma // 8))
+    a, b0, b1 = (downsample(x, g) for x in (fixed, moving_before, moving_after))
+    s = sigma / g
+    better = (local_ncc(a, b1, s) >= local_ncc(a, b0, s)).astype(np.float32)
+    keep = cv2.GaussianBlur(better, (0, 0), sigmaX=s)
+    rows, cols = residual.shape[1:]
+    up = cv2.resize(keep, (keep.shape[1] * g, keep.shape[0] * g), interpolation=cv2.INTER_LINEAR)
+    up = np.pad(up, ((0, rows - up.shape[0]), (0, cols - up.shape[1])), mode="edge")
+    return residual * up[None]
 
 
 def median_test(shift: np.ndarray, accepted: np.ndarray, *, threshold: float = 2.0,

@@ -42,6 +42,7 @@ from grainseg_core._registration_local import (
     TileMeasurement,
     coarse_flow,
     compose,
+    gate_residual,
     dense_from_tiles,
     identity_grid,
     measure_tiles,
@@ -116,6 +117,15 @@ class RegistrationConfig:
         Smallest fraction of the SEM frame the shifted label may still cover.
     local : bool
         Estimate a spatially varying drift field after the global step.
+    flow_init : bool
+        Start the local step from a dense Farneback optical flow between the two
+        representations (downsampled), kept only where it raises the local
+        correlation: it follows strong non-rigid drift that large tiles cannot.
+    flow_factor : int, optional
+        Downsampling of that flow; default from the label's boundary density (grains
+        about 20 px across on the work grid).
+    flow_window_px : float
+        Farneback window and smoothing scale, in full-resolution pixels.
     tile_fractions : tuple of float
         Tile size of each local pass as a fraction of the shorter image side; later
         passes measure the residual of the earlier ones, so decreasing sizes trade
@@ -137,6 +147,10 @@ class RegistrationConfig:
     min_tile_content : float
         Smallest mean value of a tile's representations (both); tiles without
         boundaries carry no information.
+    min_tile_isotropy : float
+        Smallest ratio of the two curvatures of a tile's correlation peak; below it
+        the tile's boundaries all run one way and its shift along them is unknown
+        (aperture problem), so it is rejected.
     spline_smoothing : float, optional
         Smoothing weight (per tile) of the thin-plate spline through the tile shifts
         (0 interpolates). None (default): chosen per pass by 5-fold cross-validation
@@ -162,7 +176,7 @@ class RegistrationConfig:
     min_overlap: float = 0.5
     local: bool = True
     flow_init: bool = True
-    flow_max_side: int = 256
+    flow_factor: int | None = None
     flow_window_px: float = 64.0
     tile_fractions: tuple[float, ...] = (0.375, 0.25, 0.1875, 0.125)
     tile_sizes: tuple[int, ...] | None = None
@@ -253,6 +267,21 @@ class RegistrationConfig:
             raise ConfigError(
                 "RegistrationConfig.spline_smoothing must be >= 0 or None; "
                 f"got {self.spline_smoothing}."
+            )
+        if self.flow_factor is not None and (
+            isinstance(self.flow_factor, bool) or not isinstance(self.flow_factor, int)
+            or self.flow_factor < 1
+        ):
+            raise ConfigError(
+                f"RegistrationConfig.flow_factor must be None or an integer >= 1; got {self.flow_factor!r}."
+            )
+        if not self.flow_window_px > 0:
+            raise ConfigError(
+                f"RegistrationConfig.flow_window_px must be > 0 px; got {self.flow_window_px}."
+            )
+        if not 0.0 <= self.min_tile_isotropy <= 1.0:
+            raise ConfigError(
+                f"RegistrationConfig.min_tile_isotropy must lie in [0, 1]; got {self.min_tile_isotropy}."
             )
         if not 0.0 <= self.whitening <= 1.0:
             raise ConfigError(f"RegistrationConfig.whitening must lie in [0, 1]; got {self.whitening}.")
@@ -707,6 +736,8 @@ def _quality(ridge: np.ndarray, distance: np.ndarray | None, boundary: np.ndarra
 
 def _masked_ncc(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> float:
     """Pearson correlation of two images over the pixels where ``weight > 0.5``."""
+    if a.size > 1_000_000:  # a quarter of the pixels estimate it to ~1e-3, 4x faster
+        a, b, weight = a[::2, ::2], b[::2, ::2], weight[::2, ::2]
     mask = weight > 0.5
     if mask.sum() < 16:
         return -1.0
@@ -886,12 +917,16 @@ def register(
         cover = remap(valid, drift)
         current = _masked_ncc(ridge, moving, cover)
         if config.flow_init:
-            residual = coarse_flow(ridge, moving, max_side=config.flow_max_side,
-                                   window_px=config.flow_window_px)
+            factor = config.flow_factor or _flow_factor(fraction)
+            residual = coarse_flow(ridge, moving, factor=factor, window_px=config.flow_window_px)
+            # The flow is only a starting point for the tiles. Where it lowered the local
+            # agreement with the SEM image (lost in a flat or ambiguous region) it is
+            # dropped; a flow that lowers the global agreement is dropped altogether.
+            moved = remap(label_repr, compose(drift, residual))
+            residual = gate_residual(ridge, moving, moved, residual,
+                                     sigma=config.flow_window_px)
             candidate = compose(drift, residual)
             moved, moved_cover = remap(label_repr, candidate), remap(valid, candidate)
-            # The flow is only a starting point for the tiles; one that lowers the
-            # agreement with the SEM image (a flow lost in a flat region) is dropped.
             if _masked_ncc(ridge, moved, moved_cover) >= current:
                 drift, moving, cover = candidate, moved, moved_cover
         for i, (tile, factor) in enumerate(schedule):
@@ -972,6 +1007,19 @@ def register(
         warnings=tuple(warnings_),
         timings_s=timings,
     )
+
+
+def _flow_factor(boundary_fraction: float | None) -> int:
+    """Downsampling of the coarse flow: grains ~16-24 px across on the work grid.
+
+    The mean grain diameter of a 1-px boundary network is about ``2 / fraction`` px;
+    Farneback needs the network resolved, so the factor follows the grains, not the
+    image size.
+    """
+    if not boundary_fraction or boundary_fraction <= 0:
+        return 1
+    diameter = 2.0 / boundary_fraction
+    return int(np.clip(round(diameter / 20.0), 1, 8))
 
 
 def _pick_polarity(strength: dict[str, float], psr: dict[str, float], min_psr: float) -> str:

@@ -509,6 +509,10 @@ def test_measure_alignment_rejects_shape_mismatch():
         ({"global_max_side": 10}, "must be >= 64 px"),
         ({"ecc_gauss_size": 4}, "positive odd number"),
         ({"min_tile_px": 4}, "must be >= 16 px"),
+        ({"flow_factor": 0}, "flow_factor must be None or an integer >= 1"),
+        ({"flow_window_px": 0.0}, "flow_window_px must be > 0"),
+        ({"min_tile_isotropy": 1.5}, r"min_tile_isotropy must lie in \[0, 1\]"),
+        ({"spline_smoothing": -1.0}, "spline_smoothing must be >= 0 or None"),
     ],
 )
 def test_config_validation(kwargs, match):
