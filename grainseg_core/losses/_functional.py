@@ -186,7 +186,6 @@ def soft_recall_loss(logits: torch.Tensor, tube: torch.Tensor, *, smooth: float 
 
 
 def persistence_pair_loss(
-    p_flat: torch.Tensor,
     fixed_birth: torch.Tensor,
     fixed_death: torch.Tensor,
     spurious_birth: torch.Tensor,
@@ -194,23 +193,31 @@ def persistence_pair_loss(
     *,
     batch_size: int,
 ) -> torch.Tensor:
-    """The TopoLoss formula on already-selected persistence pairs.
+    """The TopoLoss formula on the probabilities at already-selected persistence pairs.
 
     ``sum p[b]^2 + (p[d] - 1)^2`` over the pairs to make perfect, plus
     ``sum 0.5 (p[b] - p[d])^2`` over the spurious pairs, divided by ``batch_size``.
 
     Parameters
     ----------
-    p_flat : Tensor (P,)
-        Probabilities of the whole batch, flattened (the values indexed).
-    fixed_birth, fixed_death, spurious_birth, spurious_death : LongTensor
-        Flat indices into ``p_flat``.
+    fixed_birth, fixed_death : Tensor (n_fixed,)
+        Probabilities at the birth and death pixels of the pairs to make perfect
+        (indexed from ``p`` itself, so the gradient reaches the network).
+    spurious_birth, spurious_death : Tensor (n_spurious,)
+        Probabilities at the birth and death pixels of the spurious pairs.
     batch_size : int
         Images in the batch (the average is per image).
+
+    Examples
+    --------
+    >>> loss = persistence_pair_loss(torch.tensor([0.5]), torch.tensor([0.5]),
+    ...                              torch.tensor([0.2]), torch.tensor([0.6]), batch_size=2)
+    >>> round(float(loss), 4)   # (0.25 + 0.25 + 0.5 * 0.16) / 2
+    0.29
     """
-    loss = p_flat.new_zeros(())
-    if fixed_birth.numel():
-        loss = loss + p_flat[fixed_birth].square().sum() + (p_flat[fixed_death] - 1.0).square().sum()
-    if spurious_birth.numel():
-        loss = loss + 0.5 * (p_flat[spurious_birth] - p_flat[spurious_death]).square().sum()
+    loss = (
+        fixed_birth.square().sum()
+        + (fixed_death - 1.0).square().sum()
+        + 0.5 * (spurious_birth - spurious_death).square().sum()
+    )
     return loss / max(int(batch_size), 1)

@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage as ndi
 from torch import nn
 
@@ -252,16 +251,27 @@ class TopoLoss(nn.Module):
             results = list(_pool(self.n_threads).map(lambda a: _select(*a), jobs))
         else:
             results = [_select(*a) for a in jobs]
-        size = (h + 2) * (w + 2)
-        parts = [
-            np.concatenate([r[j] + i * size for i, r in enumerate(results)]) for j in range(4)
-        ]
-        fb, fd, sb, sd = (torch.from_numpy(x).to(logits.device) for x in parts)
+        counts = [len(r[j]) for j in (0, 1, 2, 3) for r in results]
+        framed = np.concatenate([r[j] for j in (0, 1, 2, 3) for r in results])
+        image = np.concatenate(
+            [np.full(len(r[j]), i, np.int64) for j in (0, 1, 2, 3) for i, r in enumerate(results)]
+        )
+        rows, cols = np.divmod(framed, w + 2)
+        rows, cols = rows - 1, cols - 1
+        on_frame = (rows < 0) | (rows >= h) | (cols < 0) | (cols >= w)
+        flat = np.where(on_frame, 0, image * (h * w) + rows * w + cols)
         self.last_stats = {
             "k": ks,
             "n_fixed": [len(r[0]) for r in results],
             "n_spurious": [len(r[2]) for r in results],
         }
-        # The frame (p = 1) is part of the complex; padding p keeps the framed indices.
-        p_framed = F.pad(p, (1, 1, 1, 1), mode="constant", value=1.0).reshape(-1)
-        return persistence_pair_loss(p_framed, fb, fd, sb, sd, batch_size=b)
+        # One gather for all pairs of the batch (one scatter in backward); frame
+        # pixels are the constant 1 of the framed complex and carry no gradient.
+        values = p.reshape(-1)[torch.from_numpy(flat).to(logits.device)]
+        if on_frame.any():
+            values = torch.where(
+                torch.from_numpy(on_frame).to(logits.device), torch.ones_like(values), values
+            )
+        n = [sum(counts[j * b : (j + 1) * b]) for j in range(4)]
+        fb, fd, sb, sd = torch.split(values, n)
+        return persistence_pair_loss(fb, fd, sb, sd, batch_size=b)
