@@ -62,6 +62,12 @@ class SourceInfo:
         Patches left out by ``min_label_fraction``.
     provenance : dict
         Where the pair came from (files, annotations, arrays).
+    normalization_bounds : dict, optional
+        ``{"percentile": [low, high], "minmax": [low, high]}``: the levels
+        :func:`grainseg_core.io.normalize_image` uses on the whole preprocessed source
+        image. Training patches are scaled with them, so that a patch's network input
+        equals the same crop of the whole-image input at inference. None in manifests
+        written before they were recorded.
     """
 
     name: str
@@ -73,11 +79,17 @@ class SourceInfo:
     n_patches: int
     n_filtered: int
     provenance: dict[str, Any]
+    normalization_bounds: dict[str, list[float]] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SourceInfo:
         d = dict(data)
         d["shape"] = tuple(int(v) for v in d["shape"])
+        bounds = d.get("normalization_bounds")
+        if bounds is not None:
+            d["normalization_bounds"] = {
+                str(k): [float(v[0]), float(v[1])] for k, v in dict(bounds).items()
+            }
         return cls(**d)
 
 

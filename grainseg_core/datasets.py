@@ -13,6 +13,15 @@ torch inside each worker for any other randomness::
     loader = DataLoader(ds, batch_size=16, shuffle=True, num_workers=2,
                         worker_init_fn=seed_worker,
                         generator=torch.Generator().manual_seed(seed))
+
+**Normalisation** (identical at training and inference). A patch is scaled to [0, 1] with
+the levels of its whole *source* image (recorded in the manifest at export, see
+:mod:`grainseg_core.patching`), never with its own: so an item is exactly the crop of
+``normalize_image(whole preprocessed source)`` that whole-image inference feeds the
+network. :attr:`GrainDataset.input_normalization` is what the trainer writes into the model
+card (``card["input_normalization"]``); :mod:`grainseg_core.inference` applies it to new
+micrographs. Manifests written before the levels were recorded fall back to per-patch
+scaling with a :class:`GrainsegWarning` (re-export the dataset to fix it).
 """
 
 from __future__ import annotations
@@ -33,13 +42,30 @@ from torch.utils.data import Dataset
 from grainseg_core.augment import AugmentConfig, augment_pair
 from grainseg_core.errors import DatasetError, GrainsegWarning, InputError, unknown_name_error
 from grainseg_core.io import NORMALIZE_METHODS, normalize_image
-from grainseg_core.patching import MANIFEST_NAME, Manifest, PatchRecord, read_manifest
+from grainseg_core.patching import (
+    MANIFEST_NAME,
+    InputNormalization,
+    Manifest,
+    PatchRecord,
+    normalize_with_bounds,
+    read_manifest,
+)
 
 __all__ = ["GrainDataset", "DatasetSummary", "list_datasets", "seed_worker", "load_patch"]
 
 
-def _normalize(image: np.ndarray, method: str) -> np.ndarray:
-    """The one documented normalisation of grainseg, to float32 [0, 1]."""
+def _normalize(
+    image: np.ndarray, method: str, bounds: dict[str, list[float]] | None = None
+) -> np.ndarray:
+    """The one documented normalisation of grainseg, to float32 [0, 1].
+
+    With ``bounds`` (the source image's levels, ``SourceInfo.normalization_bounds``), the
+    patch is scaled as the whole source image is; without, on its own levels.
+    """
+    if method == "dtype":
+        return normalize_image(image, method=method)
+    if bounds is not None and method in bounds:
+        return normalize_with_bounds(image, bounds[method])
     return normalize_image(image, method=method)
 
 
@@ -115,7 +141,8 @@ class GrainDataset(Dataset):
     seed : int
         Base seed of the per-item generators.
     normalize : str, optional
-        Normalisation method; the manifest's by default.
+        Normalisation method; the manifest's by default. Levels come from the patch's
+        whole source image (see the module docstring).
     cache : bool
         Keep decoded patches in memory (per worker).
 
@@ -179,6 +206,39 @@ class GrainDataset(Dataset):
             )
         self.epoch = 0
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
+        self._bounds = {s.name: s.normalization_bounds for s in self.manifest.sources}
+        if self.normalize != "dtype" and any(
+            self._bounds.get(r.source) is None for r in self.records
+        ):
+            warnings.warn(
+                f"dataset '{self.root}' was exported without per-source normalisation levels: "
+                "patches are scaled on their own, which differs from whole-image inference. "
+                "Re-export it with this version of grainseg.",
+                GrainsegWarning,
+                stacklevel=2,
+            )
+
+    @property
+    def input_normalization(self) -> dict:
+        """The network-input normalisation of this dataset, for the model card.
+
+        Write it to ``card["input_normalization"]`` when saving a model trained on this
+        dataset: inference replays the export's preprocessing (median, CLAHE) and this
+        scaling on the whole micrograph.
+
+        Returns
+        -------
+        dict
+            :meth:`grainseg_core.patching.InputNormalization.to_dict` form.
+        """
+        cfg = self.manifest.config
+        return InputNormalization(
+            method=self.normalize,
+            median=cfg.median,
+            clahe=cfg.clahe,
+            clahe_clip_limit=cfg.clahe_clip_limit,
+            clahe_tiles=cfg.clahe_tiles,
+        ).to_dict()
 
     def __len__(self) -> int:
         return len(self.records)
@@ -205,7 +265,7 @@ class GrainDataset(Dataset):
                 f"patch '{rec.id}' of dataset '{self.root}' has shape {image.shape} / "
                 f"{label.shape}; the manifest says {expected}. Re-export the dataset."
             )
-        pair = (_normalize(image, self.normalize), label)
+        pair = (_normalize(image, self.normalize, self._bounds.get(rec.source)), label)
         if self._cache is not None:
             self._cache[index] = pair
         return pair

@@ -45,6 +45,13 @@ median filter of size ``median`` (seed 000), then CLAHE (seed 003's local histog
 equalisation; OpenCV's ``createCLAHE`` on uint8/uint16 keeps the dtype; float images are
 min-max scaled to [0, 1] and equalised with ``skimage.exposure.equalize_adapthist``).
 
+**Normalisation** (identical at training and inference): patches are stored in the native
+dtype; the manifest records, per source, the levels ``normalize_image`` uses on the *whole*
+preprocessed source (``SourceInfo.normalization_bounds``). ``GrainDataset`` scales every
+patch with its source's levels, so a patch's network input equals the same crop of the
+whole-image input that :mod:`grainseg_core.inference` computes (:class:`InputNormalization`,
+stored in the model card, replays the preprocessing and the scaling on a new micrograph).
+
 Seed protocols as configurations::
 
     PatchConfig(size=128, median=3, split="random_patch", val_fraction=0, test_fraction=0.1)  # 000 *
@@ -81,6 +88,11 @@ from grainseg_core._patch_manifest import (
     read_manifest,
     write_manifest,
 )
+from grainseg_core._patch_norm import (
+    InputNormalization,
+    normalization_bounds,
+    normalize_with_bounds,
+)
 from grainseg_core._patch_pairs import (
     _IMAGE_DTYPES,
     ImagePair,
@@ -116,6 +128,9 @@ __all__ = [
     "MANIFEST_NAME",
     "FORMAT_VERSION",
     "SPLIT_METHODS",
+    "InputNormalization",
+    "normalization_bounds",
+    "normalize_with_bounds",
 ]
 
 
@@ -480,6 +495,9 @@ def _cut_source(
         n_patches=int(keep.sum()),
         n_filtered=int((~keep).sum()),
         provenance=dict(pair.source),
+        # Levels of the whole preprocessed image: training patches are scaled with them
+        # (see _patch_norm), as inference scales the whole micrograph.
+        normalization_bounds=normalization_bounds(image),
     )
     return info, records, int(cols.size)
 

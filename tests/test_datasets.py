@@ -51,7 +51,8 @@ def test_items_have_shapes_dtypes_and_values(dataset_dir):
     assert set(torch.unique(label).tolist()) <= {0.0, 1.0}
     rec = ds.records[0]
     stored = load_patch(dataset_dir / rec.image)
-    expected = _normalize(stored, ds.manifest.config.normalize)
+    bounds = {s.name: s.normalization_bounds for s in ds.manifest.sources}[rec.source]
+    expected = _normalize(stored, ds.manifest.config.normalize, bounds)
     assert np.array_equal(image[0].numpy(), expected)  # no augmentation by default
     assert np.array_equal(label[0].numpy() == 1, load_patch(dataset_dir / rec.label, kind="label"))
     assert ds.label_fraction == pytest.approx(np.mean([r.label_fraction for r in ds.records]))
@@ -220,3 +221,49 @@ def test_tbm_dataset_items(shared_data, tmp_path):
     image, label = ds[0]
     assert image.shape == label.shape == (1, 128, 128)
     assert 0.02 < float(label.mean()) < 0.5 and float(image.std()) > 0.05
+
+
+def _gradient_pair(name: str) -> ImagePair:
+    """A ramp image: every patch holds another range of values than its source."""
+    rows, cols = np.mgrid[0:96, 0:160]
+    image = (rows + cols).astype(np.uint16) * np.uint16(200)
+    return ImagePair(name, image, (rows % 16 == 0) | (cols % 16 == 0))
+
+
+@pytest.mark.parametrize("method", ["percentile", "minmax", "dtype"])
+def test_patches_are_scaled_with_their_source_levels(tmp_path, method):
+    from grainseg_core.io import normalize_image
+
+    pair = _gradient_pair("ramp")
+    export_dataset([pair], tmp_path / "ds", PatchConfig(size=32, split="random_patch",
+                                                        val_fraction=0.0, test_fraction=0.0,
+                                                        normalize=method))
+    ds = GrainDataset(tmp_path / "ds", split="train")
+    whole = normalize_image(pair.image, method=method)
+    bounds = ds.manifest.sources[0].normalization_bounds
+    assert bounds["minmax"] == [0.0, float(pair.image.max())]
+    for i, rec in enumerate(ds.records):
+        crop = whole[rec.row : rec.row + 32, rec.col : rec.col + 32]
+        assert np.array_equal(ds[i][0][0].numpy(), crop), rec.id
+    # Scaled on its own, the top-left patch would span [0, 1]; scaled as a crop it does not.
+    first = ds[0][0][0].numpy()
+    assert method == "dtype" or float(first.max()) < 0.5
+    assert ds.input_normalization == {
+        "method": method, "percentiles": [0.5, 99.5], "median": 0, "clahe": False,
+        "clahe_clip_limit": 2.0, "clahe_tiles": 8, "scope": "image",
+    }
+
+
+def test_old_manifest_without_levels_warns_and_scales_per_patch(tmp_path):
+    import json
+
+    export_dataset([_gradient_pair("ramp")], tmp_path / "ds",
+                   PatchConfig(size=32, split="random_patch", val_fraction=0.0, test_fraction=0.0))
+    file = tmp_path / "ds" / MANIFEST_NAME
+    data = json.loads(file.read_text())
+    for source in data["sources"]:
+        del source["normalization_bounds"]
+    file.write_text(json.dumps(data))
+    with pytest.warns(GrainsegWarning, match="without per-source normalisation levels"):
+        ds = GrainDataset(tmp_path / "ds", split="train")
+    assert float(ds[0][0].max()) == 1.0  # the patch's own levels
