@@ -52,7 +52,9 @@ def main() -> None:
     wall = statistics.median(r[0] for r in runs)
     cpu = statistics.median(r[1] for r in runs)
     res = runs[-1][2]
-    stages = {k: round(statistics.median(r[2].timings_s[k] for r in runs), 3) for k in res.timings_s}
+    stages = {
+        k: round(statistics.median(r[2].timings_s[k] for r in runs), 3) for k in res.timings_s
+    }
 
     inner = (slice(None), slice(MARGIN, -MARGIN), slice(MARGIN, -MARGIN))
     err = np.hypot(*(res.drift - truth)[inner])

@@ -157,7 +157,9 @@ def refine_ecc(
     )
 
 
-def apply_matrix(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def apply_matrix(
+    matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Map (row, col) coordinates through a 3x3 homogeneous matrix.
 
     ``rows`` and ``cols`` broadcast against each other (e.g. (M, 1) and (1, N)).

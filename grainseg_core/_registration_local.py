@@ -79,8 +79,13 @@ def identity_grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(rows, shape), np.broadcast_to(cols, shape)
 
 
-def remap(image: np.ndarray, displacement: np.ndarray, *, border: int = cv2.BORDER_CONSTANT,
-          interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+def remap(
+    image: np.ndarray,
+    displacement: np.ndarray,
+    *,
+    border: int = cv2.BORDER_CONSTANT,
+    interpolation: int = cv2.INTER_LINEAR,
+) -> np.ndarray:
     """Sample ``image`` at ``p + displacement(p)`` for every pixel ``p`` of the field.
 
     The output has the field's shape (M, N); outside ``image`` it is 0 (or the
@@ -166,9 +171,15 @@ def measure_tiles(
     # Back to full resolution: x_full = (x_small + 0.5) * factor - 0.5.
     centre = (centre + 0.5) * factor - 0.5
     return TileMeasurement(
-        shift=shift * factor, centre=centre, psr=psr, isotropy=isotropy, content=content,
+        shift=shift * factor,
+        centre=centre,
+        psr=psr,
+        isotropy=isotropy,
+        content=content,
         coverage=cover,
-        accepted=accepted, tile=int(tile), factor=int(factor),
+        accepted=accepted,
+        tile=int(tile),
+        factor=int(factor),
     )
 
 
@@ -203,8 +214,16 @@ def coarse_flow(
 
     win = max(5, int(round(window_px / factor)) | 1)
     flow = cv2.calcOpticalFlowFarneback(
-        to_u8(a), to_u8(b), None, pyr_scale=0.5, levels=4, winsize=win, iterations=5,
-        poly_n=7, poly_sigma=1.5, flags=cv2.OPTFLOW_FARNEBACK_GAUSSIAN,
+        to_u8(a),
+        to_u8(b),
+        None,
+        pyr_scale=0.5,
+        levels=4,
+        winsize=win,
+        iterations=5,
+        poly_n=7,
+        poly_sigma=1.5,
+        flags=cv2.OPTFLOW_FARNEBACK_GAUSSIAN,
     )
     # Confidence of the flow: isotropy of the structure tensor of ``fixed`` over the
     # window. Where all lines run one way the flow along them is undetermined (the
@@ -220,8 +239,9 @@ def coarse_flow(
     root = np.sqrt(0.25 * (jxx - jyy) ** 2 + jxy**2)
     conf = ((half_tr - root) / np.maximum(half_tr + root, 1e-12)).astype(np.float32)
     norm = cv2.GaussianBlur(conf, (0, 0), sig) + np.float32(1e-6)
-    smooth = np.stack([cv2.GaussianBlur(flow[..., ch] * conf, (0, 0), sig) / norm
-                       for ch in (1, 0)])  # OpenCV gives (dx, dy) = (d_col, d_row)
+    smooth = np.stack(
+        [cv2.GaussianBlur(flow[..., ch] * conf, (0, 0), sig) / norm for ch in (1, 0)]
+    )  # OpenCV gives (dx, dy) = (d_col, d_row)
     # A flow an affine function explains to within a pixel found nothing non-rigid:
     # keep its affine part, not its pixel-scale noise.
     # (fitted on every 4th sample: the smoothed flow varies on the window scale)
@@ -238,14 +258,21 @@ def coarse_flow(
     out = np.empty((2, rows, cols), np.float32)
     for k in range(2):
         # Resize to the covered full-resolution size, then pad the cropped remainder.
-        up = cv2.resize(smooth[k], (a.shape[1] * factor, a.shape[0] * factor),
-                        interpolation=cv2.INTER_LINEAR) * factor
+        up = (
+            cv2.resize(
+                smooth[k],
+                (a.shape[1] * factor, a.shape[0] * factor),
+                interpolation=cv2.INTER_LINEAR,
+            )
+            * factor
+        )
         out[k] = np.pad(up, ((0, rows - up.shape[0]), (0, cols - up.shape[1])), mode="edge")
     return out
 
 
 def local_ncc(a: np.ndarray, b: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian-windowed normalised cross-correlation of two images, (M, N) in [-1, 1]."""
+
     def blur(x: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(x, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
 
@@ -285,8 +312,9 @@ def gate_residual(
     return residual * up[None]
 
 
-def median_test(shift: np.ndarray, accepted: np.ndarray, *, threshold: float = 2.0,
-                eps: float = 0.3) -> np.ndarray:
+def median_test(
+    shift: np.ndarray, accepted: np.ndarray, *, threshold: float = 2.0, eps: float = 0.3
+) -> np.ndarray:
     """Normalised median test of Westerweel & Scarano (2005) on a tile grid.
 
     A vector is kept when, for both components, its distance to the median of its
@@ -299,8 +327,12 @@ def median_test(shift: np.ndarray, accepted: np.ndarray, *, threshold: float = 2
     padded = np.full((gr + 2, gc + 2, 2), np.nan)
     padded[1:-1, 1:-1] = np.where(accepted[..., None], shift, np.nan)
     neigh = np.stack(
-        [padded[1 + dr : 1 + dr + gr, 1 + dc : 1 + dc + gc]
-         for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)],
+        [
+            padded[1 + dr : 1 + dr + gr, 1 + dc : 1 + dc + gc]
+            for dr in (-1, 0, 1)
+            for dc in (-1, 0, 1)
+            if (dr, dc) != (0, 0)
+        ],
         axis=0,
     )  # (8, gr, gc, 2)
     count = np.isfinite(neigh[..., 0]).sum(axis=0)
@@ -336,8 +368,9 @@ def _affine_fit(pts: np.ndarray, vals: np.ndarray):
 
 
 def _spline_fit(pts: np.ndarray, vals: np.ndarray, weight: float):
-    return RBFInterpolator(pts, vals, kernel="thin_plate_spline",
-                           smoothing=weight * len(pts), degree=1)
+    return RBFInterpolator(
+        pts, vals, kernel="thin_plate_spline", smoothing=weight * len(pts), degree=1
+    )
 
 
 def choose_smoothing(pts: np.ndarray, vals: np.ndarray) -> float | None:
@@ -365,14 +398,15 @@ def choose_smoothing(pts: np.ndarray, vals: np.ndarray) -> float | None:
             err += float(((fit(pts[test]) - vals[test]) ** 2).sum())
         errors.append(err / n)
     best = min(errors)
-    for weight, err in zip(candidates, errors):  # smoothest first
+    for weight, err in zip(candidates, errors, strict=True):  # smoothest first
         if err <= _CV_SLACK * best + 1e-9:
             return weight
     return candidates[int(np.argmin(errors))]
 
 
-def _damp_far_field(fitted: np.ndarray, grid: np.ndarray, pts: np.ndarray, vals: np.ndarray,
-                    *, reach: float) -> np.ndarray:
+def _damp_far_field(
+    fitted: np.ndarray, grid: np.ndarray, pts: np.ndarray, vals: np.ndarray, *, reach: float
+) -> np.ndarray:
     """Replace a fit's extrapolation far from any accepted tile by a bounded one.
 
     Affine and thin-plate fits extrapolate linearly: a slope of 1% among the accepted
@@ -447,7 +481,10 @@ def dense_from_tiles(
         coarse = coarse.reshape(gr, gc, 2)
     out = np.empty((2, rows, cols), np.float32)
     for k in range(2):
-        up = cv2.resize(np.ascontiguousarray(coarse[..., k], dtype=np.float32),
-                        (gc * step, gr * step), interpolation=cv2.INTER_CUBIC)
+        up = cv2.resize(
+            np.ascontiguousarray(coarse[..., k], dtype=np.float32),
+            (gc * step, gr * step),
+            interpolation=cv2.INTER_CUBIC,
+        )
         out[k] = up[:rows, :cols]
     return out, model

@@ -142,8 +142,9 @@ def phase_correlate_batch(
     left, right = (pc - 1) % cols, (pc + 1) % cols
     h_rr = surf[kk, up, pc] + surf[kk, down, pc] - 2.0 * peak
     h_cc = surf[kk, pr, left] + surf[kk, pr, right] - 2.0 * peak
-    h_rc = 0.25 * (surf[kk, down, right] - surf[kk, down, left]
-                   - surf[kk, up, right] + surf[kk, up, left])
+    h_rc = 0.25 * (
+        surf[kk, down, right] - surf[kk, down, left] - surf[kk, up, right] + surf[kk, up, left]
+    )
     half_tr = -0.5 * (h_rr + h_cc)
     root = np.sqrt(0.25 * (h_rr - h_cc) ** 2 + h_rc**2)
     big, small = half_tr + root, half_tr - root
@@ -163,5 +164,9 @@ def phase_correlate_batch(
     std = np.sqrt(np.maximum(total_sq / n_side - mean * mean, 0.0))
     psr = (peak - mean) / np.maximum(std, _EPS)
     shift = np.column_stack([sr, sc]).astype(np.float64)
-    return PhaseResult(shift=shift, psr=psr.astype(np.float64), peak=peak.astype(np.float64),
-                       isotropy=isotropy.astype(np.float64))
+    return PhaseResult(
+        shift=shift,
+        psr=psr.astype(np.float64),
+        peak=peak.astype(np.float64),
+        isotropy=isotropy.astype(np.float64),
+    )

@@ -12,7 +12,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["POLARITIES", "AUTO_POLARITIES", "downsample", "normalize_unit", "ridge_response", "ridge_responses", "blurred_boundary", "sem_boundary_skeleton"]
+__all__ = [
+    "POLARITIES",
+    "AUTO_POLARITIES",
+    "downsample",
+    "normalize_unit",
+    "ridge_response",
+    "ridge_responses",
+    "blurred_boundary",
+    "sem_boundary_skeleton",
+]
 
 #: Ridge polarities: which sign of line the SEM image shows at its boundaries.
 POLARITIES = ("dark", "bright", "both", "gradient")
@@ -60,13 +69,16 @@ def _hessian_eigen(smooth: np.ndarray, sigma: float) -> tuple[np.ndarray, np.nda
     dyy = cv2.Sobel(smooth, cv2.CV_32F, 0, 2, ksize=3, borderType=cv2.BORDER_REFLECT) * 0.25
     dxy = cv2.Sobel(smooth, cv2.CV_32F, 1, 1, ksize=3, borderType=cv2.BORDER_REFLECT) * 0.25
     half_trace = 0.5 * (dxx + dyy)
-    root = np.sqrt((0.5 * (dxx - dyy)) ** 2 + dxy ** 2)
+    root = np.sqrt((0.5 * (dxx - dyy)) ** 2 + dxy**2)
     norm = np.float32(sigma * sigma)  # scale normalisation (Lindeberg)
     return (half_trace + root) * norm, (half_trace - root) * norm
 
 
 def ridge_responses(
-    image: np.ndarray, *, sigmas: tuple[float, ...] = (2.0,), polarities: tuple[str, ...] = ("dark",)
+    image: np.ndarray,
+    *,
+    sigmas: tuple[float, ...] = (2.0,),
+    polarities: tuple[str, ...] = ("dark",),
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Line-likeness of every pixel of an SEM image, one map per polarity.
 
@@ -96,8 +108,9 @@ def ridge_responses(
     out = {p: np.zeros(img.shape, np.float32) for p in polarities}
     need_hessian = any(p != "gradient" for p in polarities)
     for sigma in sigmas:
-        smooth = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma, sigmaY=sigma,
-                                  borderType=cv2.BORDER_REFLECT)
+        smooth = cv2.GaussianBlur(
+            img, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT
+        )
         if need_hessian:
             big, small = _hessian_eigen(smooth, sigma)
             valley = np.maximum(big, 0.0)  # dark line: strong positive curvature across it
@@ -141,8 +154,9 @@ def blurred_boundary(boundary: np.ndarray, *, sigma: float) -> np.ndarray:
     """A boundary mask blurred to the width of an SEM ridge response, float32 in [0, 1]."""
     arr = boundary.astype(np.float32)
     if sigma > 0:
-        arr = cv2.GaussianBlur(arr, (0, 0), sigmaX=sigma, sigmaY=sigma,
-                               borderType=cv2.BORDER_CONSTANT)
+        arr = cv2.GaussianBlur(
+            arr, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_CONSTANT
+        )
     top = float(arr.max())
     return arr / top if top > 0 else arr
 

@@ -133,13 +133,15 @@ def drift_vectors(
     rr, cc = np.meshgrid(centres(rows), centres(cols), indexing="ij")
     dr = d[0][rr, cc].ravel().astype(np.float64)
     dc = d[1][rr, cc].ravel().astype(np.float64)
-    table = pd.DataFrame({
-        "row": rr.ravel().astype(np.int64),
-        "col": cc.ravel().astype(np.int64),
-        "d_row": dr,
-        "d_col": dc,
-        "magnitude_px": np.hypot(dr, dc),
-    })
+    table = pd.DataFrame(
+        {
+            "row": rr.ravel().astype(np.int64),
+            "col": cc.ravel().astype(np.int64),
+            "d_row": dr,
+            "d_col": dc,
+            "magnitude_px": np.hypot(dr, dc),
+        }
+    )
     if size is not None:
         table["magnitude_um"] = table["magnitude_px"] * size
     return table
@@ -215,8 +217,9 @@ def _checker(sem: np.ndarray, boundary: np.ndarray, *, tile: int, **_: Any) -> n
     return checkerboard_overlay(sem, _label_image(boundary), tile=tile)
 
 
-def _edges(sem: np.ndarray, boundary: np.ndarray, *, color: Sequence[int], alpha: float,
-           **_: Any) -> np.ndarray:
+def _edges(
+    sem: np.ndarray, boundary: np.ndarray, *, color: Sequence[int], alpha: float, **_: Any
+) -> np.ndarray:
     return edge_overlay(sem, boundary, color=color, alpha=alpha)
 
 
@@ -306,13 +309,15 @@ def _zero_bins(bin_px: float, max_width_px: float, size: float | None) -> pd.Dat
     """The bins :func:`boundary_width_distribution` uses, with zero counts."""
     n_bins = max(1, int(math.ceil((max_width_px - 0.5) / bin_px - 1e-9)))
     edges = 0.5 + bin_px * np.arange(n_bins + 1)
-    table = pd.DataFrame({
-        "width_lo_px": edges[:-1],
-        "width_hi_px": edges[1:],
-        "width_px": (edges[:-1] + edges[1:]) / 2,
-        "count": np.zeros(n_bins, np.int64),
-        "fraction": np.zeros(n_bins),
-    })
+    table = pd.DataFrame(
+        {
+            "width_lo_px": edges[:-1],
+            "width_hi_px": edges[1:],
+            "width_px": (edges[:-1] + edges[1:]) / 2,
+            "count": np.zeros(n_bins, np.int64),
+            "fraction": np.zeros(n_bins),
+        }
+    )
     if size is not None:
         table["width_um"] = table["width_px"] * size
     return table
@@ -373,8 +378,14 @@ def boundary_width_table(
         max_width_px = max(max(tops) if tops else 1.0, 1.0)
     else:
         ok = isinstance(max_width_px, (int, float, np.integer, np.floating))
-        if not ok or isinstance(max_width_px, bool) or not (math.isfinite(max_width_px) and max_width_px > 0.5):
-            raise InputError(f"max_width_px must be a number of pixels > 0.5; got {max_width_px!r}.")
+        if (
+            not ok
+            or isinstance(max_width_px, bool)
+            or not (math.isfinite(max_width_px) and max_width_px > 0.5)
+        ):
+            raise InputError(
+                f"max_width_px must be a number of pixels > 0.5; got {max_width_px!r}."
+            )
         max_width_px = float(max_width_px)
     frames = []
     for name, mask in masks.items():

@@ -7,14 +7,25 @@ network boundaries ~9 px too wide. This module finds the drift and brings the la
 onto the SEM grid:
 
 1. **representations**: a Hessian ridge response of the SEM image (boundaries are thin
-   grooves) and a Gaussian-blurred copy of the boundary map, so that both are "bright
-   lines on black";
-2. **global**: padded phase correlation of downsampled representations, then an
-   OpenCV ECC refinement (affine by default) on a small pyramid;
-3. **local**: tile-wise phase correlation (batched FFT), rejection of weak or
-   inconsistent tiles, thin-plate-spline smoothing into a dense field, two passes
-   (large tiles, then smaller ones on the residual);
-4. **warp** of the label with the total field, and quality figures before and after.
+   grooves: dark lines, or bright ones, or grey-level steps; ``polarity="auto"`` picks
+   from the image) and a Gaussian-blurred copy of the boundary map, so that both are
+   "bright lines on black";
+2. **global**: phase correlation of the downsampled representations, zero-padded so
+   that shifts up to the image size are told apart from aliases, and a
+   peak-to-sidelobe ratio that says whether there is a match at all; then an OpenCV
+   ECC refinement (affine by default) on a small pyramid;
+3. **local**: a coarse Farneback optical flow, kept where it raises the local
+   correlation, then coarse-to-fine passes of tile-wise phase correlation (one batched
+   FFT per pass; tiles from 3/8 to 1/8 of the image, downsampled when large). Weak,
+   ridge-shaped (aperture problem) or inconsistent tiles (normalised median test) are
+   rejected; a thin-plate spline or an affine fit, chosen by cross-validation, fills
+   and smooths the rest into a dense residual that is composed into the field;
+4. **warp** of the label with the total field (a distance-map warp that keeps 1-px
+   lines connected), and quality figures before and after.
+
+A registration that cannot work raises :class:`~grainseg_core.errors.RegistrationError`
+(no overlap, flat image, empty map, incompatible shapes, NaN); one that worked with
+reservations lists them in ``RegistrationResult.warnings``.
 
 Drift fields follow the package convention: float32 (2, M, N) = (d_row, d_col) on the
 SEM grid with ``ebsd_map[r + d_row, c + d_col] ~= sem_map[r, c]``.
@@ -24,7 +35,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -42,8 +52,8 @@ from grainseg_core._registration_local import (
     TileMeasurement,
     coarse_flow,
     compose,
-    gate_residual,
     dense_from_tiles,
+    gate_residual,
     identity_grid,
     measure_tiles,
     remap,
@@ -56,6 +66,7 @@ from grainseg_core._registration_repr import (
     sem_boundary_skeleton,
 )
 from grainseg_core.errors import ConfigError, InputError, RegistrationError
+from grainseg_core.types import ProgressCallback
 
 __all__ = [
     "RegistrationConfig",
@@ -67,8 +78,6 @@ __all__ = [
     "measure_alignment",
     "matrix_displacement",
 ]
-
-ProgressCallback = Callable[[int, int], None]
 
 #: Dark/bright line-response ratio above which an image's boundaries count as grooves
 #: (or, inverted, as bright lines): noise and pure grain-contrast steps give 1.00 +- 0.01,
@@ -229,18 +238,23 @@ class RegistrationConfig:
             )
         if self.motion not in MOTIONS:
             raise ConfigError(
-                f"RegistrationConfig.motion must be one of {', '.join(MOTIONS)}; got {self.motion!r}."
+                f"RegistrationConfig.motion must be one of {', '.join(MOTIONS)}; "
+                f"got {self.motion!r}."
             )
         if self.warp_method not in ("distance", "nearest"):
             raise ConfigError(
-                f"RegistrationConfig.warp_method must be 'distance' or 'nearest'; got {self.warp_method!r}."
+                "RegistrationConfig.warp_method must be 'distance' or 'nearest'; "
+                f"got {self.warp_method!r}."
             )
         if not self.ridge_sigmas or min(self.ridge_sigmas) <= 0:
             raise ConfigError(
-                f"RegistrationConfig.ridge_sigmas must be positive pixel scales; got {self.ridge_sigmas!r}."
+                "RegistrationConfig.ridge_sigmas must be positive pixel scales; "
+                f"got {self.ridge_sigmas!r}."
             )
         if self.label_sigma < 0:
-            raise ConfigError(f"RegistrationConfig.label_sigma must be >= 0; got {self.label_sigma}.")
+            raise ConfigError(
+                f"RegistrationConfig.label_sigma must be >= 0; got {self.label_sigma}."
+            )
         if self.tile_sizes is not None and any(int(t) < 16 for t in self.tile_sizes):
             raise ConfigError(
                 f"RegistrationConfig.tile_sizes must be >= 16 px each; got {self.tile_sizes!r}."
@@ -269,11 +283,13 @@ class RegistrationConfig:
                 f"got {self.spline_smoothing}."
             )
         if self.flow_factor is not None and (
-            isinstance(self.flow_factor, bool) or not isinstance(self.flow_factor, int)
+            isinstance(self.flow_factor, bool)
+            or not isinstance(self.flow_factor, int)
             or self.flow_factor < 1
         ):
             raise ConfigError(
-                f"RegistrationConfig.flow_factor must be None or an integer >= 1; got {self.flow_factor!r}."
+                "RegistrationConfig.flow_factor must be None or an integer >= 1; "
+                f"got {self.flow_factor!r}."
             )
         if not self.flow_window_px > 0:
             raise ConfigError(
@@ -281,10 +297,13 @@ class RegistrationConfig:
             )
         if not 0.0 <= self.min_tile_isotropy <= 1.0:
             raise ConfigError(
-                f"RegistrationConfig.min_tile_isotropy must lie in [0, 1]; got {self.min_tile_isotropy}."
+                "RegistrationConfig.min_tile_isotropy must lie in [0, 1]; "
+                f"got {self.min_tile_isotropy}."
             )
         if not 0.0 <= self.whitening <= 1.0:
-            raise ConfigError(f"RegistrationConfig.whitening must lie in [0, 1]; got {self.whitening}.")
+            raise ConfigError(
+                f"RegistrationConfig.whitening must lie in [0, 1]; got {self.whitening}."
+            )
         if self.global_max_side < 64 or self.ecc_max_side < 64:
             raise ConfigError(
                 "RegistrationConfig.global_max_side and ecc_max_side must be >= 64 px; "
@@ -292,7 +311,8 @@ class RegistrationConfig:
             )
         if self.ecc_gauss_size < 1 or self.ecc_gauss_size % 2 == 0:
             raise ConfigError(
-                f"RegistrationConfig.ecc_gauss_size must be a positive odd number; got {self.ecc_gauss_size}."
+                "RegistrationConfig.ecc_gauss_size must be a positive odd number; "
+                f"got {self.ecc_gauss_size}."
             )
 
 
@@ -388,9 +408,9 @@ class RegistrationResult:
     tiles : pandas.DataFrame
         One row per tile and pass: ``pass, tile_px, row, col, d_row, d_col, psr,
         accepted, pass_model`` (the residual shifts each pass measured, for a quiver of
-        raw measurements; ``pass_model`` says what was fitted through the tiles: ``"spline(w)"`` with its
-        smoothing weight, ``"affine"`` when that predicted the tiles as well,
-        ``"mean"`` or ``"none"``).
+        raw measurements; ``pass_model`` says what was fitted through the tiles:
+        ``"spline(w)"`` with its smoothing weight, ``"affine"`` when that predicted
+        the tiles as well, ``"mean"`` or ``"none"``).
     warnings : tuple of str
         Things that went wrong but did not stop the registration.
     timings_s : dict
@@ -431,7 +451,9 @@ def _check_sem(sem_image: Any) -> np.ndarray:
             "Convert colour images to grey first."
         )
     if min(arr.shape) < 32:
-        raise RegistrationError(f"sem_image is too small to register ({arr.shape}); need >= 32x32 px.")
+        raise RegistrationError(
+            f"sem_image is too small to register ({arr.shape}); need >= 32x32 px."
+        )
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
         raise RegistrationError(f"sem_image must be numeric; got dtype {arr.dtype}.")
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
@@ -448,7 +470,9 @@ def _check_boundary(ebsd_boundary: Any) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001
         raise RegistrationError(f"ebsd_boundary could not be read as an array: {exc}") from exc
     if arr.ndim != 2:
-        raise RegistrationError(f"ebsd_boundary must be a 2-D boundary mask (M, N); got shape {arr.shape}.")
+        raise RegistrationError(
+            f"ebsd_boundary must be a 2-D boundary mask (M, N); got shape {arr.shape}."
+        )
     if arr.dtype != bool:
         if not np.issubdtype(arr.dtype, np.number):
             raise RegistrationError(f"ebsd_boundary must be a boolean mask; got dtype {arr.dtype}.")
@@ -483,11 +507,16 @@ def _scale_factor(
         )
     if all(given):
         values = []
-        for name, value in (("sem_pixel_size_um", sem_pixel_size_um), ("ebsd_step_um", ebsd_step_um)):
+        for name, value in (
+            ("sem_pixel_size_um", sem_pixel_size_um),
+            ("ebsd_step_um", ebsd_step_um),
+        ):
             try:
                 v = float(value)  # type: ignore[arg-type]
             except (TypeError, ValueError) as exc:
-                raise RegistrationError(f"{name} must be a number of micrometres; got {value!r}.") from exc
+                raise RegistrationError(
+                    f"{name} must be a number of micrometres; got {value!r}."
+                ) from exc
             if not math.isfinite(v) or v <= 0:
                 raise RegistrationError(f"{name} must be a positive, finite number; got {value!r}.")
             values.append(v)
@@ -501,7 +530,9 @@ def _scale_factor(
     return 1.0
 
 
-def _to_sem_scale(boundary: np.ndarray, shape: tuple[int, int], scale: float) -> tuple[np.ndarray, np.ndarray]:
+def _to_sem_scale(
+    boundary: np.ndarray, shape: tuple[int, int], scale: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The boundary map resampled onto an SEM-sized canvas, and where it has data."""
     if scale == 1.0 and boundary.shape == tuple(shape):
         return boundary, np.ones(shape, np.float32)
@@ -546,7 +577,9 @@ def matrix_displacement(matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarra
     if matrix.shape == (2, 3):
         matrix = np.vstack([matrix, [0.0, 0.0, 1.0]])
     if matrix.shape != (3, 3) or not np.isfinite(matrix).all():
-        raise InputError(f"matrix must be a finite (3, 3) or (2, 3) array; got shape {matrix.shape}.")
+        raise InputError(
+            f"matrix must be a finite (3, 3) or (2, 3) array; got shape {matrix.shape}."
+        )
     rows = np.arange(shape[0], dtype=np.float64)[:, None]
     cols = np.arange(shape[1], dtype=np.float64)[None, :]
     r, c = apply_matrix(matrix, rows, cols)
@@ -617,16 +650,28 @@ def warp_label(
         rows, cols = identity_grid(disp.shape[1:])
         map_r = np.floor(rows + disp[0] + 0.5).astype(np.float32)
         map_c = np.floor(cols + disp[1] + 0.5).astype(np.float32)
-        out = cv2.remap(lab.astype(np.uint8), map_c, map_r, cv2.INTER_NEAREST,
-                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        out = cv2.remap(
+            lab.astype(np.uint8),
+            map_c,
+            map_r,
+            cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
         return out > 0
     if not lab.any():
         return np.zeros(disp.shape[1:], bool)
     dist = cv2.distanceTransform((~lab).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     far = np.float32(dist.max() + 2.0)
     rows, cols = identity_grid(disp.shape[1:])
-    sampled = cv2.remap(dist, cols + disp[1], rows + disp[0], cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_CONSTANT, borderValue=float(far))
+    sampled = cv2.remap(
+        dist,
+        cols + disp[1],
+        rows + disp[0],
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=float(far),
+    )
     return sampled <= _HALF_DIAGONAL * _max_stretch(disp) + 1e-4
 
 
@@ -652,8 +697,9 @@ def _max_stretch(disp: np.ndarray) -> np.ndarray | float:
     sigma = np.sqrt(0.5 * (frob + np.sqrt(np.maximum(frob * frob - 4 * det * det, 0.0))))
     sigma = np.maximum(sigma, 1.0).astype(np.float32)
     if step > 1:
-        sigma = cv2.resize(sigma, (sigma.shape[1] * step, sigma.shape[0] * step),
-                           interpolation=cv2.INTER_LINEAR)[: disp.shape[1], : disp.shape[2]]
+        sigma = cv2.resize(
+            sigma, (sigma.shape[1] * step, sigma.shape[0] * step), interpolation=cv2.INTER_LINEAR
+        )[: disp.shape[1], : disp.shape[2]]
     return sigma
 
 
@@ -697,7 +743,9 @@ def measure_alignment(
     mask = np.ones(sem.shape, bool) if valid is None else np.asarray(valid) > 0.5
     blurred = blurred_boundary(lab, sigma=config.label_sigma)
     candidates = AUTO_POLARITIES if config.polarity == "auto" else (config.polarity,)
-    ridges = list(ridge_responses(sem, sigmas=config.ridge_sigmas, polarities=candidates)[0].values())
+    ridges = list(
+        ridge_responses(sem, sigmas=config.ridge_sigmas, polarities=candidates)[0].values()
+    )
     weight = mask.astype(np.float32)
     ridge = max(ridges, key=lambda r: _masked_ncc(r, blurred, weight))
     skeleton = sem_boundary_skeleton(ridge, _boundary_fraction(lab, mask))
@@ -717,8 +765,13 @@ def _skeleton_distance(skeleton: np.ndarray) -> np.ndarray | None:
     return cv2.distanceTransform((~skeleton).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
-def _quality(ridge: np.ndarray, distance: np.ndarray | None, boundary: np.ndarray,
-             blurred: np.ndarray, mask: np.ndarray) -> RegistrationQuality:
+def _quality(
+    ridge: np.ndarray,
+    distance: np.ndarray | None,
+    boundary: np.ndarray,
+    blurred: np.ndarray,
+    mask: np.ndarray,
+) -> RegistrationQuality:
     """Quality figures; ``blurred`` is the label representation correlated with ``ridge``."""
     ncc = _masked_ncc(ridge, blurred, mask.astype(np.float32))
     d = distance[boundary & mask] if distance is not None else np.empty(0, np.float32)
@@ -752,22 +805,36 @@ def _masked_ncc(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> float:
 def _tile_table(passes: list[TileMeasurement], models: list[str]) -> pd.DataFrame:
     frames = []
     for i, m in enumerate(passes):
-        frames.append(pd.DataFrame({
-            "pass": i,
-            "tile_px": m.tile,
-            "row": m.centre[..., 0].ravel(),
-            "col": m.centre[..., 1].ravel(),
-            "d_row": m.shift[..., 0].ravel(),
-            "d_col": m.shift[..., 1].ravel(),
-            "psr": m.psr.ravel(),
-            "isotropy": m.isotropy.ravel(),
-            "accepted": m.accepted.ravel(),
-            "pass_model": models[i],
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "pass": i,
+                    "tile_px": m.tile,
+                    "row": m.centre[..., 0].ravel(),
+                    "col": m.centre[..., 1].ravel(),
+                    "d_row": m.shift[..., 0].ravel(),
+                    "d_col": m.shift[..., 1].ravel(),
+                    "psr": m.psr.ravel(),
+                    "isotropy": m.isotropy.ravel(),
+                    "accepted": m.accepted.ravel(),
+                    "pass_model": models[i],
+                }
+            )
+        )
     if not frames:
         return pd.DataFrame(
-            columns=["pass", "tile_px", "row", "col", "d_row", "d_col", "psr", "isotropy",
-                     "accepted", "pass_model"]
+            columns=[
+                "pass",
+                "tile_px",
+                "row",
+                "col",
+                "d_row",
+                "d_col",
+                "psr",
+                "isotropy",
+                "accepted",
+                "pass_model",
+            ]
         )
     return pd.concat(frames, ignore_index=True)
 
@@ -862,12 +929,17 @@ def register(
     t0 = time.perf_counter()
     phases = {
         p: estimate_shift(
-            r, label_repr * valid, max_side=config.global_max_side,
-            whitening=config.whitening, spectral_sigma=config.global_spectral_sigma,
+            r,
+            label_repr * valid,
+            max_side=config.global_max_side,
+            whitening=config.whitening,
+            spectral_sigma=config.global_spectral_sigma,
         )
         for p, r in ridges.items()
     }
-    polarity = _pick_polarity(strengths, {p: ph.psr for p, ph in phases.items()}, config.min_global_psr)
+    polarity = _pick_polarity(
+        strengths, {p: ph.psr for p, ph in phases.items()}, config.min_global_psr
+    )
     phase, ridge = phases[polarity], ridges[polarity]
     if phase.psr < config.min_global_psr:
         raise RegistrationError(
@@ -888,20 +960,34 @@ def register(
     tick()
     initial = np.array([[1.0, 0.0, dr], [0.0, 1.0, dc], [0.0, 0.0, 1.0]])
     ecc = refine_ecc(
-        ridge, label_repr, valid, initial, motion=config.motion, coarse_factor=phase.factor,
-        max_side=config.ecc_max_side, iterations=config.ecc_iterations,
-        epsilon=config.ecc_epsilon, gauss_size=config.ecc_gauss_size,
+        ridge,
+        label_repr,
+        valid,
+        initial,
+        motion=config.motion,
+        coarse_factor=phase.factor,
+        max_side=config.ecc_max_side,
+        iterations=config.ecc_iterations,
+        epsilon=config.ecc_epsilon,
+        gauss_size=config.ecc_gauss_size,
     )
     if ecc.message:
         warnings_.append(ecc.message + "; kept the estimate of the previous level.")
     matrix = ecc.matrix
     if not np.isfinite(matrix).all() or _implausible(matrix, shape):
-        warnings_.append("ECC result was implausible (large scale, shear or shift change); "
-                         "kept the phase-correlation shift.")
+        warnings_.append(
+            "ECC result was implausible (large scale, shear or shift change); "
+            "kept the phase-correlation shift."
+        )
         matrix = initial
     glob = GlobalAlignment(
-        matrix=matrix, shift=(dr, dc), motion=config.motion, polarity=polarity, psr=phase.psr,
-        ecc=ecc.ecc, ecc_converged=ecc.converged,
+        matrix=matrix,
+        shift=(dr, dc),
+        motion=config.motion,
+        polarity=polarity,
+        psr=phase.psr,
+        ecc=ecc.ecc,
+        ecc_converged=ecc.converged,
     )
     global_disp = matrix_displacement(matrix, shape)
     timings["global"] = time.perf_counter() - t0
@@ -923,18 +1009,25 @@ def register(
             # agreement with the SEM image (lost in a flat or ambiguous region) it is
             # dropped; a flow that lowers the global agreement is dropped altogether.
             moved = remap(label_repr, compose(drift, residual))
-            residual = gate_residual(ridge, moving, moved, residual,
-                                     sigma=config.flow_window_px)
+            residual = gate_residual(ridge, moving, moved, residual, sigma=config.flow_window_px)
             candidate = compose(drift, residual)
             moved, moved_cover = remap(label_repr, candidate), remap(valid, candidate)
             if _masked_ncc(ridge, moved, moved_cover) >= current:
                 drift, moving, cover = candidate, moved, moved_cover
         for i, (tile, factor) in enumerate(schedule):
             meas = measure_tiles(
-                ridge, moving, cover, tile=tile, factor=factor, overlap=config.tile_overlap,
-                whitening=config.whitening, spectral_sigma=config.tile_spectral_sigma,
-                min_psr=config.min_tile_psr, min_content=config.min_tile_content,
-                min_coverage=0.5, min_isotropy=config.min_tile_isotropy,
+                ridge,
+                moving,
+                cover,
+                tile=tile,
+                factor=factor,
+                overlap=config.tile_overlap,
+                whitening=config.whitening,
+                spectral_sigma=config.tile_spectral_sigma,
+                min_psr=config.min_tile_psr,
+                min_content=config.min_tile_content,
+                min_coverage=0.5,
+                min_isotropy=config.min_tile_isotropy,
             )
             passes.append(meas)
             n_acc, n_all = int(meas.accepted.sum()), meas.accepted.size
@@ -964,10 +1057,12 @@ def register(
     if scale == 1.0:
         displacement = drift
     else:
-        displacement = np.stack([
-            (rows + drift[0] + 0.5) * scale - 0.5 - rows,
-            (cols + drift[1] + 0.5) * scale - 0.5 - cols,
-        ]).astype(np.float32)
+        displacement = np.stack(
+            [
+                (rows + drift[0] + 0.5) * scale - 0.5 - rows,
+                (cols + drift[1] + 0.5) * scale - 0.5 - cols,
+            ]
+        ).astype(np.float32)
     warped = warp_label(ebsd, displacement, method=config.warp_method)
     timings["warp"] = time.perf_counter() - t0
     tick()

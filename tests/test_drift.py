@@ -178,7 +178,11 @@ def test_overlay_kinds_registry():
 @pytest.mark.parametrize(
     "kwargs, lab_shape, match",
     [
-        ({"kind": "checker"}, (32, 48), "unknown overlay kind 'checker'; did you mean 'checkerboard'"),
+        (
+            {"kind": "checker"},
+            (32, 48),
+            "unknown overlay kind 'checker'; did you mean 'checkerboard'",
+        ),
         ({}, (32, 40), r"boundary \(shape \(32, 40\)\) must match sem_image"),
         ({"kind": "blend", "alpha": 2.0}, (32, 48), "alpha"),
         ({"kind": "checkerboard", "tile": 0}, (32, 48), "tile"),
@@ -203,7 +207,13 @@ def test_width_table_shares_bins_across_maps():
     label, corrected, prediction = _lines(1), _lines(2), _lines(5)
     t = boundary_width_table(label, corrected=corrected, prediction=prediction, pixel_size_um=0.1)
     assert list(t.columns) == [
-        "map", "width_lo_px", "width_hi_px", "width_px", "count", "fraction", "width_um"
+        "map",
+        "width_lo_px",
+        "width_hi_px",
+        "width_px",
+        "count",
+        "fraction",
+        "width_um",
     ]
     assert t["map"].unique().tolist() == ["label", "corrected", "prediction"]
     bins = [g["width_px"].tolist() for _, g in t.groupby("map", sort=False)]
@@ -222,7 +232,9 @@ def test_width_table_of_an_empty_map_has_zero_counts():
 
 
 def test_width_summary_reports_excess_width():
-    s = boundary_width_summary(_lines(1), corrected=_lines(1), prediction=_lines(9), pixel_size_um=0.5)
+    s = boundary_width_summary(
+        _lines(1), corrected=_lines(1), prediction=_lines(9), pixel_size_um=0.5
+    )
     assert isinstance(s, pd.DataFrame) and list(s.index) == ["label", "corrected", "prediction"]
     assert s.loc["label", "median_px"] == 1.0 and s.loc["prediction", "median_px"] == 9.0
     assert s.loc["prediction", "excess_mean_px"] == pytest.approx(8.0)

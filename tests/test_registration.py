@@ -49,7 +49,9 @@ def _smooth_field(shape, amplitude, seed, *, rigid=(0.0, 0.0)):
     for k in range(2):
         for _ in range(3):
             r0, c0 = rng.uniform(0, m), rng.uniform(0, n)
-            field[k] += rng.choice([-1.0, 1.0]) * np.exp(-((rr - r0) ** 2 + (cc - c0) ** 2) / (2 * sigma**2))
+            field[k] += rng.choice([-1.0, 1.0]) * np.exp(
+                -((rr - r0) ** 2 + (cc - c0) ** 2) / (2 * sigma**2)
+            )
         if amplitude:
             field[k] *= amplitude / np.abs(field[k]).max()
         else:
@@ -68,10 +70,13 @@ def _cell_boundary(cells):
 
 def _source_positions(positions, drift):
     """Solve ``p + drift(p) = q`` for p by fixed-point iteration (drift is smooth)."""
-    p = positions - np.stack([ndimage.map_coordinates(drift[k], positions, order=1, mode="nearest")
-                              for k in range(2)])
+    p = positions - np.stack(
+        [ndimage.map_coordinates(drift[k], positions, order=1, mode="nearest") for k in range(2)]
+    )
     for _ in range(8):
-        d = np.stack([ndimage.map_coordinates(drift[k], p, order=1, mode="nearest") for k in range(2)])
+        d = np.stack(
+            [ndimage.map_coordinates(drift[k], p, order=1, mode="nearest") for k in range(2)]
+        )
         p = positions - d
     return p
 
@@ -232,8 +237,9 @@ def test_affine_global_transform_recovered_by_ecc():
 
 @pytest.mark.parametrize("ebsd_scale", [0.5, 2.0])
 def test_other_pixel_size_is_resampled_then_registered(ebsd_scale):
-    sem, truth, ebsd, drift = _pair((512, 512), seed=3, amplitude=15.0, rigid=(12.0, -8.0),
-                                    ebsd_scale=ebsd_scale)
+    sem, truth, ebsd, drift = _pair(
+        (512, 512), seed=3, amplitude=15.0, rigid=(12.0, -8.0), ebsd_scale=ebsd_scale
+    )
     assert ebsd.shape == (int(512 * ebsd_scale),) * 2
     res = register(sem, ebsd, sem_pixel_size_um=0.05 * ebsd_scale, ebsd_step_um=0.05)
     assert res.scale == pytest.approx(ebsd_scale)
@@ -407,7 +413,11 @@ def test_measure_alignment_prefers_the_aligned_map():
     assert aligned.median_distance_px <= 1.0 < 2.5 < shifted.median_distance_px
     assert aligned.n_boundary_px == int(truth.sum())
     assert set(aligned.as_dict()) == {
-        "ncc", "mean_distance_px", "median_distance_px", "p95_distance_px", "n_boundary_px"
+        "ncc",
+        "mean_distance_px",
+        "median_distance_px",
+        "p95_distance_px",
+        "n_boundary_px",
     }
 
 
@@ -425,7 +435,15 @@ def test_result_structure_and_progress():
         assert arr.shape == (2, 384, 384) and arr.dtype == np.float32
     np.testing.assert_array_equal(res.displacement, res.drift)  # same pixel size
     assert list(res.tiles.columns) == [
-        "pass", "tile_px", "row", "col", "d_row", "d_col", "psr", "isotropy", "accepted",
+        "pass",
+        "tile_px",
+        "row",
+        "col",
+        "d_row",
+        "d_col",
+        "psr",
+        "isotropy",
+        "accepted",
         "pass_model",
     ]
     assert res.tiles["accepted"].mean() > 0.8
@@ -442,7 +460,10 @@ def test_result_structure_and_progress():
 def test_unrelated_map_is_reported_as_no_overlap():
     sem, _, _, _ = _pair((384, 384), seed=10)
     _, _, other, _ = _pair((384, 384), seed=11, grain_px=25.0)
-    with pytest.raises(RegistrationError, match="no overlap: the global correlation peak is indistinguishable from noise"):
+    with pytest.raises(
+        RegistrationError,
+        match="no overlap: the global correlation peak is indistinguishable from noise",
+    ):
         register(sem, other)
 
 
@@ -455,7 +476,10 @@ def test_noise_image_is_reported_as_no_overlap():
 
 def test_shift_leaving_too_little_overlap_is_reported():
     sem, _, ebsd, _ = _pair((384, 384), seed=12, rigid=(120.0, 0.0))
-    with pytest.raises(RegistrationError, match=r"no overlap: the estimated shift \(12\d\.\d, -?0\.\d\) px leaves only 6\d%"):
+    with pytest.raises(
+        RegistrationError,
+        match=r"no overlap: the estimated shift \(12\d\.\d, -?0\.\d\) px leaves only 6\d%",
+    ):
         register(sem, ebsd, config=RegistrationConfig(min_overlap=0.8))
 
 
@@ -470,16 +494,46 @@ def test_flat_sem_image_is_reported():
     [
         (np.zeros((64, 64, 3)), np.ones((64, 64), bool), {}, "sem_image must be a 2-D grey image"),
         (np.zeros((16, 64)), np.ones((16, 64), bool), {}, "too small"),
-        (np.where(np.eye(64, dtype=bool), np.nan, 1.0), np.eye(64, dtype=bool), {}, "sem_image has 64 NaN"),
+        (
+            np.where(np.eye(64, dtype=bool), np.nan, 1.0),
+            np.eye(64, dtype=bool),
+            {},
+            "sem_image has 64 NaN",
+        ),
         (np.ones((64, 64)), np.zeros((64, 64), bool), {}, "ebsd_boundary is empty"),
         (np.ones((64, 64)), np.ones((64, 64), bool), {}, "all boundary"),
         (np.ones((64, 64)), np.full((64, 64), np.nan), {}, "ebsd_boundary has 4096 NaN"),
         (np.ones((64, 64)), np.zeros((64, 64, 2)), {}, "ebsd_boundary must be a 2-D"),
-        (np.ones((64, 64)), np.eye(48, dtype=bool), {}, r"shapes incompatible: sem_image is \(64, 64\) but ebsd_boundary is \(48, 48\)"),
-        (np.ones((64, 64)), np.eye(64, dtype=bool), {"ebsd_step_um": 0.1}, "give both sem_pixel_size_um and ebsd_step_um"),
-        (np.ones((64, 64)), np.eye(64, dtype=bool), {"ebsd_step_um": 0.1, "sem_pixel_size_um": -1}, "sem_pixel_size_um must be a positive"),
-        (np.ones((64, 64)), np.eye(64, dtype=bool), {"ebsd_step_um": "x", "sem_pixel_size_um": 1}, "ebsd_step_um must be a number"),
-        (np.ones((64, 64)), np.eye(64, dtype=bool), {"ebsd_step_um": 1.0, "sem_pixel_size_um": 100.0}, "covers less than 5%"),
+        (
+            np.ones((64, 64)),
+            np.eye(48, dtype=bool),
+            {},
+            r"shapes incompatible: sem_image is \(64, 64\) but ebsd_boundary is \(48, 48\)",
+        ),
+        (
+            np.ones((64, 64)),
+            np.eye(64, dtype=bool),
+            {"ebsd_step_um": 0.1},
+            "give both sem_pixel_size_um and ebsd_step_um",
+        ),
+        (
+            np.ones((64, 64)),
+            np.eye(64, dtype=bool),
+            {"ebsd_step_um": 0.1, "sem_pixel_size_um": -1},
+            "sem_pixel_size_um must be a positive",
+        ),
+        (
+            np.ones((64, 64)),
+            np.eye(64, dtype=bool),
+            {"ebsd_step_um": "x", "sem_pixel_size_um": 1},
+            "ebsd_step_um must be a number",
+        ),
+        (
+            np.ones((64, 64)),
+            np.eye(64, dtype=bool),
+            {"ebsd_step_um": 1.0, "sem_pixel_size_um": 100.0},
+            "covers less than 5%",
+        ),
         (np.array([["a"] * 64] * 64), np.eye(64, dtype=bool), {}, "sem_image must be numeric"),
     ],
 )
@@ -489,7 +543,9 @@ def test_bad_input_raises_registration_error(sem, ebsd, kwargs, match):
 
 
 def test_measure_alignment_rejects_shape_mismatch():
-    with pytest.raises(RegistrationError, match=r"boundary \(shape \(32, 40\)\) must match sem_image"):
+    with pytest.raises(
+        RegistrationError, match=r"boundary \(shape \(32, 40\)\) must match sem_image"
+    ):
         measure_alignment(np.ones((32, 32)), np.eye(32, 40, dtype=bool))
 
 
