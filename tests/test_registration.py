@@ -164,6 +164,23 @@ def test_rigid_shift_recovered_within_one_pixel(shift):
     assert res.quality_after.mean_distance_px < res.quality_before.mean_distance_px
 
 
+@pytest.mark.parametrize("motion", ["translation", "euclidean", "affine", "homography"])
+def test_every_ecc_motion_recovers_a_shift(motion):
+    sem, _, ebsd, drift = _pair((384, 384), seed=1, rigid=(-17.0, 23.0))
+    res = register(sem, ebsd, config=RegistrationConfig(motion=motion, local=False))
+    assert res.global_alignment.motion == motion and res.global_alignment.ecc_converged
+    assert np.abs((res.drift - drift)[:, 48:-48, 48:-48]).max() < 0.5  # measured 0.05-0.19
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_non_square_image_of_any_dtype(dtype):
+    sem, _, ebsd, drift = _pair((300, 700), seed=2, rigid=(5.0, -7.0), grain_px=20.0)
+    image = sem.astype(dtype) * (257 if dtype == np.uint16 else 1)
+    res = register(image, ebsd)
+    assert res.drift.shape == (2, 300, 700)
+    assert np.abs((res.drift - drift)[:, 50:-50, 50:-50]).max() < 0.5  # measured 0.06
+
+
 def test_integer_shift_warps_label_exactly_inside_frame():
     sem, truth, ebsd, _ = _pair((384, 384), seed=2, rigid=(20.0, -30.0))
     res = register(sem, ebsd)
