@@ -125,6 +125,13 @@ def _pair(shape=(512, 512), seed=0, amplitude=0.0, rigid=(0.0, 0.0), ebsd_scale=
     return sem, truth, ebsd, drift
 
 
+@functools.lru_cache(maxsize=16)
+def _registered(shape, seed, amplitude=0.0, rigid=(0.0, 0.0)):
+    """``register`` with default options on ``_pair(...)``, computed once per file run."""
+    sem, _, ebsd, _ = _pair(shape, seed=seed, amplitude=amplitude, rigid=rigid)
+    return register(sem, ebsd)
+
+
 def _rms(err, margin):
     inner = err[:, margin:-margin, margin:-margin]
     return float(np.sqrt((inner**2).sum(axis=0).mean()))
@@ -147,7 +154,7 @@ def _grains(boundary, crop=100):
 )
 def test_rigid_shift_recovered_within_one_pixel(shift):
     sem, truth, ebsd, drift = _pair((384, 384), seed=1, rigid=shift)
-    res = register(sem, ebsd)
+    res = _registered((384, 384), 1, rigid=shift)
     err = res.drift - drift
     assert np.abs(err[:, 48:-48, 48:-48]).max() < 1.0
     assert _rms(err, 48) < 0.5
@@ -199,7 +206,7 @@ def test_integer_shift_warps_label_exactly_inside_frame():
 def test_smooth_drift_field_recovered_within_two_px_rms(amplitude, rigid, seed):
     sem, truth, ebsd, drift = _pair((512, 512), seed=seed, amplitude=amplitude, rigid=rigid)
     assert np.abs(drift).max() >= amplitude  # the field really is that large
-    res = register(sem, ebsd)
+    res = _registered((512, 512), seed, amplitude, rigid)
     assert res.drift.shape == (2, 512, 512) and res.drift.dtype == np.float32
     rms = _rms(res.drift - drift, 64)
     assert rms < 2.0  # measured 0.38, 0.44, 0.48 px
@@ -213,8 +220,7 @@ def test_smooth_drift_field_recovered_within_two_px_rms(amplitude, rigid, seed):
 
 
 def test_local_drift_is_total_minus_global():
-    sem, _, ebsd, _ = _pair((512, 512), seed=4, amplitude=20.0, rigid=(10.0, -5.0))
-    res = register(sem, ebsd)
+    res = _registered((512, 512), 4, 20.0, (10.0, -5.0))
     glob = matrix_displacement(res.global_alignment.matrix, (512, 512))
     np.testing.assert_allclose(res.local_drift, res.drift - glob, atol=1e-4)
     assert np.abs(res.local_drift).max() > 5  # the global model cannot explain a bump field
@@ -223,7 +229,7 @@ def test_local_drift_is_total_minus_global():
 def test_global_only_leaves_non_rigid_residual():
     sem, _, ebsd, drift = _pair((512, 512), seed=5, amplitude=30.0)
     only_global = register(sem, ebsd, config=RegistrationConfig(local=False))
-    full = register(sem, ebsd)
+    full = _registered((512, 512), 5, 30.0, (0.0, 0.0))
     assert np.all(only_global.local_drift == 0)
     assert only_global.tiles.empty
     assert _rms(full.drift - drift, 64) < 0.5 * _rms(only_global.drift - drift, 64)
@@ -439,7 +445,7 @@ def test_measure_alignment_prefers_the_aligned_map():
 
 
 def test_result_structure_and_progress():
-    sem, _, ebsd, _ = _pair((384, 384), seed=1, rigid=(40.0, 0.0))
+    sem, _, ebsd, _ = _pair((256, 256), seed=1, rigid=(20.0, 0.0))
     calls = []
     res = register(sem, ebsd, progress=lambda done, total: calls.append((done, total)))
     assert isinstance(res, RegistrationResult)
@@ -447,9 +453,9 @@ def test_result_structure_and_progress():
     total = calls[-1][1]
     assert [c[0] for c in calls] == list(range(1, total + 1))
     assert all(c[1] == total for c in calls)
-    assert res.warped_boundary.dtype == bool and res.warped_boundary.shape == (384, 384)
+    assert res.warped_boundary.dtype == bool and res.warped_boundary.shape == (256, 256)
     for arr in (res.drift, res.local_drift, res.displacement):
-        assert arr.shape == (2, 384, 384) and arr.dtype == np.float32
+        assert arr.shape == (2, 256, 256) and arr.dtype == np.float32
     np.testing.assert_array_equal(res.displacement, res.drift)  # same pixel size
     assert list(res.tiles.columns) == [
         "pass",
