@@ -89,7 +89,8 @@ def flatten_optimizer_state(
         for key, value in entries.items():
             if torch.is_tensor(value):
                 name = f"{prefix}{pid}.{key}"
-                tensors[name] = value.detach().to("cpu").contiguous()
+                # A copy: the saved state must not change when the optimiser steps on.
+                tensors[name] = value.detach().to("cpu", copy=True).contiguous()
                 row[key] = {"tensor": name}
             else:
                 row[key] = {"value": value}

@@ -409,6 +409,8 @@ class _Run:
                 cache=cfg.cache_patches,
             )
         self.notes = [str(w.message) for w in caught]
+        for w in caught:  # recorded for the status, and still shown to the caller
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if checked.device_note:
             self.notes.append(checked.device_note)
         self.steps_per_epoch = steps_per_epoch(len(self.train_ds), cfg.batch_size, cfg.max_steps_per_epoch)
