@@ -43,7 +43,8 @@ _LAZY: dict[str, str] = {
         "process",
     ),
     **dict.fromkeys(
-        ["make_run_id", "create_run_dir", "read_status", "is_run_dir", "iter_metric_records"], "runs"
+        ["make_run_id", "create_run_dir", "read_status", "is_run_dir", "iter_metric_records"],
+        "runs",
     ),
 }
 

@@ -141,7 +141,12 @@ def capture_rng() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors["rng.numpy"] = torch.from_numpy(np.asarray(keys, dtype=np.uint32).view(np.int32).copy())
     version, internal, py_gauss = random.getstate()
     meta = {
-        "numpy": {"kind": kind, "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "numpy": {
+            "kind": kind,
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
         "python": {"version": version, "state": list(internal), "gauss": py_gauss},
     }
     return tensors, meta
@@ -306,5 +311,5 @@ def load_checkpoint(ckpt_dir: str | os.PathLike, name: str = "last") -> dict[str
         "rng_tensors": {k: v for k, v in tensors.items() if k.startswith("rng.")},
         "rng_meta": index.get("rng", {}),
         "trainer": index.get("trainer", {}),
-        "extra": {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")},
+        "extra": {k[len("extra.") :]: v for k, v in tensors.items() if k.startswith("extra.")},
     }

@@ -52,8 +52,8 @@ class EpochSampler(Sampler[int]):
     --------
     >>> list(EpochSampler(5, seed=0, epoch=0, shuffle=False, start=2))
     [2, 3, 4]
-    >>> a = list(EpochSampler(8, seed=1, epoch=3)); b = list(EpochSampler(8, seed=1, epoch=3, start=3))
-    >>> a[3:] == b
+    >>> a = list(EpochSampler(8, seed=1, epoch=3))
+    >>> a[3:] == list(EpochSampler(8, seed=1, epoch=3, start=3))
     True
     """
 
@@ -163,7 +163,13 @@ def open_datasets(
             stacklevel=3,
         )
     train_ds = GrainDataset(
-        root, split="train", fold=fold, augment=augment, patch_size=patch_size, seed=seed, cache=cache
+        root,
+        split="train",
+        fold=fold,
+        augment=augment,
+        patch_size=patch_size,
+        seed=seed,
+        cache=cache,
     )
     # Validation patches are read every epoch: keep them decoded when they take little memory
     # (float32 image + bool label per pixel).

@@ -81,7 +81,9 @@ class LRSchedule:
         if self.kind == "cosine":
             span = max(1, self.total_steps - 1 - self.warmup_steps)
             t = min(1.0, max(0.0, (step - self.warmup_steps) / span))
-            factor = self.min_lr_ratio + (1.0 - self.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
+            factor = self.min_lr_ratio + (1.0 - self.min_lr_ratio) * 0.5 * (
+                1.0 + math.cos(math.pi * t)
+            )
         elif self.kind == "step":
             factor = self.gamma ** (step // self.steps_per_epoch // self.step_epochs)
         if step < self.warmup_steps:
@@ -92,7 +94,9 @@ class LRSchedule:
         """``plateau``: record an epoch's metric; True when the rate was just decayed."""
         if self.kind != "plateau" or value is None or not math.isfinite(value):
             return False
-        better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+        better = self.best is None or (
+            value < self.best if self.mode == "min" else value > self.best
+        )
         if better:
             self.best = float(value)
             self.bad_epochs = 0

@@ -108,7 +108,7 @@ def evaluate(
         ).to(torch.float64)
         pred_np = pred[:, 0].cpu().numpy()
         truth_np = truth[:, 0].cpu().numpy()
-        for p, t in zip(pred_np, truth_np):
+        for p, t in zip(pred_np, truth_np, strict=True):
             aris.append(adjusted_rand_index(_instances(t, target), _instances(p, target)))
             if tolerance_px > 0:
                 c = confusion_counts(p, t, tolerance_px=tolerance_px)

@@ -45,8 +45,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--resume", metavar="RUN_DIR", help="Continue this run from its last checkpoint."
     )
-    train.add_argument("--device", choices=["auto", "cpu", "cuda"], help="Override the config's device.")
-    train.add_argument("--run-id", help="Run folder name (default: YYYYmmdd-HHMMSS-<arch>-<short>).")
+    train.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], help="Override the config's device."
+    )
+    train.add_argument(
+        "--run-id", help="Run folder name (default: YYYYmmdd-HHMMSS-<arch>-<short>)."
+    )
     train.add_argument("--quiet", action="store_true", help="No per-epoch lines on stdout.")
     train.set_defaults(handler=_cmd_train)
 
@@ -59,7 +63,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     cv.add_argument("--folds", type=int, help="Run the first N folds (default: all).")
     cv.add_argument("--out", default="runs", help="Folder of run folders (default: runs).")
     cv.add_argument("--resume", metavar="CV_DIR", help="Continue this cross-validation.")
-    cv.add_argument("--device", choices=["auto", "cpu", "cuda"], help="Override the config's device.")
+    cv.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], help="Override the config's device."
+    )
     cv.add_argument("--quiet", action="store_true", help="No per-epoch lines on stdout.")
     cv.set_defaults(handler=_cmd_cv)
 
@@ -81,8 +87,12 @@ def _printer(quiet: bool) -> list[Any]:
             keys = ("train_loss", "val_loss", "val_dice", "val_ari", "val_bf1")
             parts = [f"{k} {record[k]:.4f}" for k in keys if isinstance(record.get(k), float)]
             best = " *" if record.get("best") else ""
-            print(f"epoch {record['epoch']}: " + ", ".join(parts) + f" ({record['time_s']:.1f} s){best}",
-                  flush=True)
+            print(
+                f"epoch {record['epoch']}: "
+                + ", ".join(parts)
+                + f" ({record['time_s']:.1f} s){best}",
+                flush=True,
+            )
 
     return [] if quiet else [_EpochLines()]
 
@@ -103,7 +113,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         run_dir = create_run_dir(args.out, cfg, run_id=args.run_id)
     print(f"run folder: {run_dir}", flush=True)
     summary = train(cfg, run_dir, resume=bool(args.resume), callbacks=_printer(args.quiet))
-    best = "none" if summary.best_value is None else f"{summary.best_value:.4f} (epoch {summary.best_epoch})"
+    best = (
+        "none"
+        if summary.best_value is None
+        else f"{summary.best_value:.4f} (epoch {summary.best_epoch})"
+    )
     print(
         f"{summary.state}: {summary.reason}; {summary.steps_done}/{summary.total_steps} steps, "
         f"best {summary.monitor} {best}",

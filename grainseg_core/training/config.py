@@ -95,8 +95,14 @@ def _default_loss() -> dict[str, Any]:
     return {"terms": [{"name": "bce", "pos_weight": 9.0}]}
 
 
-def _number(value: Any, name: str, *, low: float | None = None, high: float | None = None,
-            low_open: bool = False) -> float:
+def _number(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"TrainConfig.{name} must be a number; got {value!r}.")
     out = float(value)
@@ -326,14 +332,16 @@ class TrainConfig:
         if self.init_from is not None:
             if not isinstance(self.init_from, (str, os.PathLike)) or not str(self.init_from):
                 raise ConfigError(
-                    f"TrainConfig.init_from must be a model path or run folder; got {self.init_from!r}."
+                    "TrainConfig.init_from must be a model path or run folder; "
+                    f"got {self.init_from!r}."
                 )
             object.__setattr__(self, "init_from", str(self.init_from))
         if isinstance(self.freeze, str):
             object.__setattr__(self, "freeze", (self.freeze,))
         if not all(isinstance(p, str) and p for p in self.freeze):
             raise ConfigError(
-                f"TrainConfig.freeze must be a list of parameter-name prefixes; got {self.freeze!r}."
+                "TrainConfig.freeze must be a list of parameter-name prefixes; "
+                f"got {self.freeze!r}."
             )
         object.__setattr__(self, "freeze", tuple(self.freeze))
         _integer(self.max_steps_per_epoch, "max_steps_per_epoch", low=1, optional=True)
@@ -352,7 +360,9 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.name must be a string; got {self.name!r}.")
         for flag in ("allow_cpu_fallback", "amp", "channels_last", "cache_patches"):
             if not isinstance(getattr(self, flag), bool):
-                raise ConfigError(f"TrainConfig.{flag} must be true or false; got {getattr(self, flag)!r}.")
+                raise ConfigError(
+                    f"TrainConfig.{flag} must be true or false; got {getattr(self, flag)!r}."
+                )
         self._check_sparse_losses()
 
     def _check_sparse_losses(self) -> None:
@@ -425,7 +435,9 @@ class TrainConfig:
             import difflib
 
             hints = [
-                f"'{k}' (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(k, names, 1)) else f"'{k}'"
+                f"'{k}' (did you mean '{m[0]}'?)"
+                if (m := difflib.get_close_matches(k, names, 1))
+                else f"'{k}'"
                 for k in extra
             ]
             raise ConfigError(f"unknown train config keys: {', '.join(hints)}.")
@@ -464,7 +476,8 @@ class TrainConfig:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(
-                f"train config is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
+                f"train config is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                f"{exc.msg})."
             ) from exc
         return cls.from_dict(data)
 
@@ -543,7 +556,9 @@ def resolve_init_path(init_from: str) -> Path:
             f"TrainConfig.init_from '{given}' is a folder without checkpoints/best.safetensors; "
             "give a finished run folder or a .safetensors model file."
         )
-    weights = given if given.suffix == ".safetensors" else given.with_name(given.name + ".safetensors")
+    weights = (
+        given if given.suffix == ".safetensors" else given.with_name(given.name + ".safetensors")
+    )
     if given.suffix == ".json":
         weights = given.with_suffix(".safetensors")
     if not weights.is_file():
@@ -580,7 +595,6 @@ def check_config(config: TrainConfig) -> CheckedConfig:
     """
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"config must be a TrainConfig; got {type(config).__name__}.")
-    from grainseg_core.nets import architecture_info
     from grainseg_core.patching import read_manifest
 
     root = Path(config.dataset)
@@ -614,11 +628,13 @@ def check_config(config: TrainConfig) -> CheckedConfig:
     if patch % divisor:
         raise ConfigError(
             f"TrainConfig.patch_size = {patch} must be a multiple of {divisor} for "
-            f"'{config.architecture}' (its input divisor); try {patch // divisor * divisor or divisor}."
+            f"'{config.architecture}' (its input divisor); "
+            f"try {patch // divisor * divisor or divisor}."
         )
     if config.sparse_pixels and config.sparse_pixels > patch * patch:
         raise ConfigError(
-            f"TrainConfig.sparse_pixels = {config.sparse_pixels} exceeds the {patch * patch} pixels "
+            f"TrainConfig.sparse_pixels = {config.sparse_pixels} exceeds the {patch * patch} "
+            "pixels "
             "of a training crop."
         )
     init_path = None
@@ -690,7 +706,10 @@ def _resolve_device(config: TrainConfig) -> tuple[str, str]:
     msg = "device 'cuda' was asked for, but no CUDA GPU is available to PyTorch on this machine"
     if not config.allow_cpu_fallback:
         raise ConfigError(
-            f"{msg}; use device='cpu' or 'auto', or set allow_cpu_fallback=true to train on the CPU."
+            f"{msg}; use device='cpu' or 'auto', or set allow_cpu_fallback=true to train on "
+            "the CPU."
         )
-    warnings.warn(f"{msg}; training on the CPU (allow_cpu_fallback).", GrainsegWarning, stacklevel=3)
+    warnings.warn(
+        f"{msg}; training on the CPU (allow_cpu_fallback).", GrainsegWarning, stacklevel=3
+    )
     return "cpu", f"{msg}; fell back to the CPU"

@@ -85,7 +85,9 @@ def _fold_list(folds: int | Sequence[int] | None, n_folds: int, root: str) -> li
     try:
         out = [int(f) for f in folds]
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"folds must be a number or a list of fold indices; got {folds!r}.") from exc
+        raise ConfigError(
+            f"folds must be a number or a list of fold indices; got {folds!r}."
+        ) from exc
     bad = [f for f in out if not 0 <= f < n_folds]
     if bad or not out or len(set(out)) != len(out):
         raise ConfigError(
@@ -134,23 +136,31 @@ def evaluate_model_on_split(
     manifest = read_manifest(config.dataset)
     if not manifest.select(split, fold):
         return {}
-    ds = GrainDataset(config.dataset, split=split, fold=fold, patch_size=config.patch_size, seed=config.seed)
+    ds = GrainDataset(
+        config.dataset, split=split, fold=fold, patch_size=config.patch_size, seed=config.seed
+    )
     model, _ = load_model_file(model_path)
     dev = torch.device(device)
     model.to(dev)
     loader = make_loader(
-        ds, EpochSampler(len(ds), shuffle=False), batch_size=config.batch_size, num_workers=0,
+        ds,
+        EpochSampler(len(ds), shuffle=False),
+        batch_size=config.batch_size,
+        num_workers=0,
         pin_memory=False,
     )
-    scores = evaluate(
-        model,
-        loader,
-        loss_fn=build_loss(config.loss).to(dev),
-        device=dev,
-        threshold=config.val_threshold,
-        tolerance_px=config.val_tolerance_px,
-        target=manifest.target,
-    ) or {}
+    scores = (
+        evaluate(
+            model,
+            loader,
+            loss_fn=build_loss(config.loss).to(dev),
+            device=dev,
+            threshold=config.val_threshold,
+            tolerance_px=config.val_tolerance_px,
+            target=manifest.target,
+        )
+        or {}
+    )
     return {f"{split}_{k[4:]}" if k.startswith("val_") else k: v for k, v in scores.items()}
 
 
@@ -242,7 +252,9 @@ def cross_validate(
         check_config(config.replace(fold=fold_ids[0]))
         cv_dir = root / (cv_id or make_run_id(f"cv-{config.architecture}"))
         if cv_dir.exists() and any(cv_dir.iterdir()):
-            raise TrainingError(f"CV folder '{cv_dir}' exists already; resume it or choose another id.")
+            raise TrainingError(
+                f"CV folder '{cv_dir}' exists already; resume it or choose another id."
+            )
         cv_dir.mkdir(parents=True, exist_ok=True)
     base = config.replace(fold=None) if config.fold is not None else config
     cv_state = {
@@ -310,7 +322,9 @@ def _fold_row(
     if state == "finished" and best.is_file():
         card = read_model_card(best)
         row["val"] = {
-            k: v for k, v in card.get("metrics", {}).items() if isinstance(v, (int, float)) and math.isfinite(v)
+            k: v
+            for k, v in card.get("metrics", {}).items()
+            if isinstance(v, (int, float)) and math.isfinite(v)
         }
         row["test"] = evaluate_model_on_split(best, cfg, split="test", fold=fold, device=device)
     return row

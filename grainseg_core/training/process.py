@@ -166,7 +166,9 @@ def _last_log_line(run_dir: Path) -> str:
         with open(run_dir / LOG_FILE, "rb") as fh:
             fh.seek(0, os.SEEK_END)
             fh.seek(max(0, fh.tell() - 4096))
-            lines = [ln.strip() for ln in fh.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+            lines = [
+                ln.strip() for ln in fh.read().decode("utf-8", "replace").splitlines() if ln.strip()
+            ]
     except OSError:
         return ""
     return lines[-1] if lines else ""
@@ -229,7 +231,9 @@ def _spawn(run_dir: Path) -> int:
     return proc.pid
 
 
-def launch_run(config: TrainConfig, runs_root: str | os.PathLike, *, run_id: str | None = None) -> Path:
+def launch_run(
+    config: TrainConfig, runs_root: str | os.PathLike, *, run_id: str | None = None
+) -> Path:
     """Start a training run in the background and return its folder at once.
 
     Parameters
@@ -316,11 +320,18 @@ def resume_run(run_dir: str | os.PathLike) -> Path:
         raise TrainingError(f"run '{folder.name}' is {state} already (pid {status.get('pid')}).")
     if state == "finished":
         raise TrainingError(
-            f"run '{folder.name}' has finished; start a new run (e.g. fine-tune from it with init_from)."
+            f"run '{folder.name}' has finished; start a new run (e.g. fine-tune from it with "
+            "init_from)."
         )
     write_json_atomic(
         folder / "status.json",
-        {**read_status(folder), "state": "starting", "reason": "", "pid": None, "updated": now_iso()},
+        {
+            **read_status(folder),
+            "state": "starting",
+            "reason": "",
+            "pid": None,
+            "updated": now_iso(),
+        },
     )
     _spawn(folder)
     return folder
@@ -470,7 +481,9 @@ def publish_run(
     dest = dest_dir / f"{name}.safetensors"
     dest_card = dest_dir / f"{name}.json"
     if (dest.exists() or dest_card.exists()) and not overwrite:
-        raise InputError(f"model '{name}' exists in '{dest_dir}'; pass overwrite=True to replace it.")
+        raise InputError(
+            f"model '{name}' exists in '{dest_dir}'; pass overwrite=True to replace it."
+        )
     card = read_model_card(best)
     card.pop("checkpoint_token", None)
     status = read_status(folder)

@@ -80,7 +80,12 @@ def make_run_id(architecture: str, *, when: float | None = None) -> str:
 
 
 def _check_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not run_id or _ID_SAFE.search(run_id) or run_id in (".", ".."):
+    if (
+        not isinstance(run_id, str)
+        or not run_id
+        or _ID_SAFE.search(run_id)
+        or run_id in (".", "..")
+    ):
         raise InputError(
             f"run id must be a non-empty name of letters, digits, '_', '-' or '.'; got {run_id!r}."
         )

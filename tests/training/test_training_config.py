@@ -38,7 +38,9 @@ def test_json_round_trip_text_and_file(tmp_path):
 
 
 def test_derived_values():
-    cfg = TrainConfig(dataset="ds", loss={"terms": [{"name": "bce"}, {"name": "topo", "weight": 0.04}]})
+    cfg = TrainConfig(
+        dataset="ds", loss={"terms": [{"name": "bce"}, {"name": "topo", "weight": 0.04}]}
+    )
     assert cfg.loss_summary() == "bce + 0.04*topo"
     assert cfg.loss_names == ["bce", "topo"]
     assert cfg.mode == "max"
@@ -51,7 +53,10 @@ def test_derived_values():
 @pytest.mark.parametrize(
     ("changes", "match"),
     [
-        ({"architecture": "unte"}, r"unknown architecture 'unte'; did you mean 'unet'\?.*slim_unet"),
+        (
+            {"architecture": "unte"},
+            r"unknown architecture 'unte'; did you mean 'unet'\?.*slim_unet",
+        ),
         ({"loss": {"terms": [{"name": "dcie"}]}}, r"unknown loss 'dcie'; did you mean 'dice'"),
         ({"loss": {"terms": [{"name": "bce", "pos_wieght": 9}]}}, r"no option 'pos_wieght'"),
         ({"lr": 0}, r"lr must be > 0"),
@@ -75,8 +80,11 @@ def test_derived_values():
         ({"dataset": ""}, r"dataset must be the path"),
         ({"sparse_pixels": 100}, r"'slim_unet' has no sparse training"),
         (
-            {"architecture": "pixelnet", "sparse_pixels": 100,
-             "loss": {"terms": ["bce", {"name": "topo", "weight": 0.04}]}},
+            {
+                "architecture": "pixelnet",
+                "sparse_pixels": 100,
+                "loss": {"terms": ["bce", {"name": "topo", "weight": 0.04}]},
+            },
             r"\['topo'\] need whole maps.*sparse_pixels=0",
         ),
         ({"augment": {"rotate_deg": 500}}, r"rotate_deg must lie in \[0, 180\]"),
@@ -105,13 +113,18 @@ def test_from_dict_errors(tmp_path):
 
 
 def test_check_config_resolves(tiny_dataset):
-    checked = check_config(TrainConfig(dataset=str(tiny_dataset), arch_kwargs=TINY_ARCH, device="cpu"))
+    checked = check_config(
+        TrainConfig(dataset=str(tiny_dataset), arch_kwargs=TINY_ARCH, device="cpu")
+    )
     assert checked.device == "cpu"
     assert checked.stored_patch_size == 64 and checked.patch_size == 64
     assert checked.n_folds == 1 and checked.target == "boundary"
-    assert check_config(
-        TrainConfig(dataset=str(tiny_dataset), arch_kwargs=TINY_ARCH, patch_size=32)
-    ).patch_size == 32
+    assert (
+        check_config(
+            TrainConfig(dataset=str(tiny_dataset), arch_kwargs=TINY_ARCH, patch_size=32)
+        ).patch_size
+        == 32
+    )
 
 
 def test_check_config_machine_errors(tiny_dataset, cv_dataset, tmp_path):
@@ -121,20 +134,28 @@ def test_check_config_machine_errors(tiny_dataset, cv_dataset, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="is not usable: no dataset manifest"):
         check_config(TrainConfig(**{**base, "dataset": str(tmp_path / "empty")}))
-    with pytest.raises(ConfigError, match=r"patch_size = 128 is larger than the dataset's patches \(64 px"):
+    with pytest.raises(
+        ConfigError, match=r"patch_size = 128 is larger than the dataset's patches \(64 px"
+    ):
         check_config(TrainConfig(**base, patch_size=128))
     with pytest.raises(ConfigError, match=r"must be a multiple of 4 for 'slim_unet'.*try 60"):
         check_config(TrainConfig(**base, patch_size=62))
     with pytest.raises(ConfigError, match="fold = 1, but dataset .* has 1 fold"):
         check_config(TrainConfig(**base, fold=1))
-    with pytest.raises(ConfigError, match="has 3 cross-validation folds; set TrainConfig.fold to 0..2"):
+    with pytest.raises(
+        ConfigError, match="has 3 cross-validation folds; set TrainConfig.fold to 0..2"
+    ):
         check_config(TrainConfig(dataset=str(cv_dataset), arch_kwargs=TINY_ARCH))
     with pytest.raises(ConfigError, match=r"arch_kwargs: .*no option 'widht'"):
         check_config(TrainConfig(dataset=str(tiny_dataset), arch_kwargs={"widht": 2}))
     with pytest.raises(ConfigError, match="sparse_pixels = 5000 exceeds the 4096 pixels"):
         check_config(
-            TrainConfig(dataset=str(tiny_dataset), architecture="pixelnet",
-                        arch_kwargs={"width": 0.0625}, sparse_pixels=5000)
+            TrainConfig(
+                dataset=str(tiny_dataset),
+                architecture="pixelnet",
+                arch_kwargs={"width": 0.0625},
+                sparse_pixels=5000,
+            )
         )
 
 

@@ -26,7 +26,9 @@ from grainseg_core.training.runs import MetricsLog, iter_metric_records, make_ru
 def test_schedules_known_values():
     cos = LRSchedule("cosine", 1.0, total_steps=5, steps_per_epoch=5, min_lr_ratio=0.1)
     assert [round(cos.lr(s), 4) for s in range(5)] == [1.0, 0.8682, 0.55, 0.2318, 0.1]
-    warm = LRSchedule("cosine", 1.0, total_steps=6, steps_per_epoch=6, warmup_steps=2, min_lr_ratio=0.0)
+    warm = LRSchedule(
+        "cosine", 1.0, total_steps=6, steps_per_epoch=6, warmup_steps=2, min_lr_ratio=0.0
+    )
     assert [round(warm.lr(s), 4) for s in range(6)] == [0.5, 1.0, 1.0, 0.75, 0.25, 0.0]
     step = LRSchedule("step", 1.0, total_steps=40, steps_per_epoch=2, step_epochs=3, gamma=0.5)
     assert [step.lr(s) for s in (0, 5, 6, 11, 12)] == [1.0, 1.0, 0.5, 0.5, 0.25]
@@ -34,8 +36,9 @@ def test_schedules_known_values():
 
 
 def test_plateau_schedule_and_state():
-    sch = LRSchedule("plateau", 1.0, total_steps=10, steps_per_epoch=1, plateau_patience=1, gamma=0.5,
-                     mode="max")
+    sch = LRSchedule(
+        "plateau", 1.0, total_steps=10, steps_per_epoch=1, plateau_patience=1, gamma=0.5, mode="max"
+    )
     decays = [sch.observe(v) for v in (0.5, 0.6, 0.6, 0.6, 0.7, 0.6, 0.5)]
     assert decays == [False, False, False, True, False, False, True]
     assert sch.lr(0) == 0.25
@@ -162,7 +165,10 @@ def test_metrics_log_truncate_and_partial_line(tmp_path):
     assert [r["step"] for r in iter_metric_records(path)] == [1, 2, 2, 3, 4, 4]
     assert log.truncate_after(3, 1) == 2
     assert [(r["kind"], r["step"]) for r in iter_metric_records(path)] == [
-        ("step", 1), ("step", 2), ("epoch", 2), ("step", 3)
+        ("step", 1),
+        ("step", 2),
+        ("epoch", 2),
+        ("step", 3),
     ]
     log.close()
 

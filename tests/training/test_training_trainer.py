@@ -9,12 +9,16 @@ import torch
 
 from grainseg_core.errors import ConfigError, TrainingError
 from grainseg_core.nets import load_model_file
-from grainseg_core.training import Callback, Trainer, TrainConfig, train
+from grainseg_core.training import Callback, TrainConfig, Trainer, train
 from grainseg_core.training.runs import iter_metric_records, read_status
 
 
 def _records(run_dir, kind=None):
-    return [r for r in iter_metric_records(run_dir / "metrics.jsonl") if kind is None or r["kind"] == kind]
+    return [
+        r
+        for r in iter_metric_records(run_dir / "metrics.jsonl")
+        if kind is None or r["kind"] == kind
+    ]
 
 
 def _sequence(run_dir):
@@ -37,21 +41,39 @@ def test_run_folder_is_complete(tiny_config, tmp_path):
     summary = train(cfg, run_dir, progress=lambda done, total: seen.append((done, total)))
     # 8 training patches, batch 4: 2 steps per epoch, 2 epochs.
     assert (summary.state, summary.steps_done, summary.total_steps, summary.epochs_done) == (
-        "finished", 4, 4, 2
+        "finished",
+        4,
+        4,
+        2,
     )
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert TrainConfig.from_json(run_dir / "config.json") == cfg
     assert _sequence(run_dir) == [
-        ("step", 1, 1), ("step", 1, 2), ("epoch", 1, 2),
-        ("step", 2, 3), ("step", 2, 4), ("epoch", 2, 4),
+        ("step", 1, 1),
+        ("step", 1, 2),
+        ("epoch", 1, 2),
+        ("step", 2, 3),
+        ("step", 2, 4),
+        ("epoch", 2, 4),
     ]
     step = _records(run_dir, "step")[0]
     for key in ("loss", "loss_bce", "lr", "time_s", "samples_per_s", "device", "batch"):
         assert key in step
     assert step["lr"] == cfg.lr and step["device"] == "cpu"
     epoch = _records(run_dir, "epoch")[-1]
-    for key in ("train_loss", "train_loss_bce", "val_loss", "val_dice", "val_f1", "val_ari",
-                "val_bf1", "lr", "time_s", "samples_per_s", "best"):
+    for key in (
+        "train_loss",
+        "train_loss_bce",
+        "val_loss",
+        "val_dice",
+        "val_f1",
+        "val_ari",
+        "val_bf1",
+        "lr",
+        "time_s",
+        "samples_per_s",
+        "best",
+    ):
         assert key in epoch
     status = read_status(run_dir)
     assert status["state"] == "finished" and status["reason"] == "trained 2 epochs"
@@ -59,8 +81,14 @@ def test_run_folder_is_complete(tiny_config, tmp_path):
     assert status["monitor"] == "val_dice" and status["best_epoch"] in (1, 2)
     ckpt = run_dir / "checkpoints"
     names = {p.name for p in ckpt.iterdir()}
-    assert names == {"best.safetensors", "best.json", "last.safetensors", "last.json",
-                     "last.state.safetensors", "last.state.json"}
+    assert names == {
+        "best.safetensors",
+        "best.json",
+        "last.safetensors",
+        "last.json",
+        "last.state.safetensors",
+        "last.state.json",
+    }
     model, card = load_model_file(ckpt / "best.safetensors")
     assert card["architecture"] == "slim_unet" and card["init_kwargs"]["base_width"] == 4
     assert card["training"]["run_id"] == "r1"
@@ -91,8 +119,10 @@ def test_stop_mid_epoch_then_resume_is_identical(tiny_config, tmp_path):
     resumed = train(None, part_dir, resume=True)
     assert resumed.state == "finished" and resumed.steps_done == full.steps_done == 9
     # Same data order, augmentation and RNG: bit-identical weights and logged losses.
-    assert _same(_weights(tmp_path / "full/checkpoints/last.safetensors"),
-                 _weights(part_dir / "checkpoints/last.safetensors"))
+    assert _same(
+        _weights(tmp_path / "full/checkpoints/last.safetensors"),
+        _weights(part_dir / "checkpoints/last.safetensors"),
+    )
     assert _sequence(part_dir) == _sequence(tmp_path / "full")
     assert [r["loss"] for r in _records(part_dir, "step")] == [
         r["loss"] for r in _records(tmp_path / "full", "step")
@@ -162,7 +192,9 @@ def test_nan_loss_marks_failed_and_keeps_checkpoints(tiny_config, tmp_path, monk
     assert (run_dir / "checkpoints/best.safetensors").is_file()
     weights, card = load_model_file(run_dir / "checkpoints/last.safetensors")
     assert card["training"]["epoch"] == 1
-    assert all(torch.isfinite(v).all() for v in weights.state_dict().values() if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in weights.state_dict().values() if v.is_floating_point()
+    )
 
 
 def test_unexpected_exception_marks_failed(tiny_config, tmp_path):
@@ -178,8 +210,10 @@ def test_unexpected_exception_marks_failed(tiny_config, tmp_path):
 
 def test_early_stopping_and_callback_stop(tiny_config, tmp_path):
     # lr 0: nothing improves after epoch 1.
-    s = train(tiny_config(epochs=6, lr=1e-12, patience=2, monitor="val_loss", min_delta=1.0),
-              tmp_path / "es")
+    s = train(
+        tiny_config(epochs=6, lr=1e-12, patience=2, monitor="val_loss", min_delta=1.0),
+        tmp_path / "es",
+    )
     assert s.state == "finished" and s.epochs_done == 3
     assert s.reason.startswith("early stopping: val_loss did not improve") and s.best_epoch == 1
 
@@ -230,7 +264,9 @@ def test_pixelnet_sparse_training(tiny_config, tmp_path):
 
 
 def test_side_outputs_get_deep_supervision(tiny_config, tmp_path):
-    cfg = tiny_config(architecture="hed", arch_kwargs={"width": 0.0625}, epochs=1, max_steps_per_epoch=1)
+    cfg = tiny_config(
+        architecture="hed", arch_kwargs={"width": 0.0625}, epochs=1, max_steps_per_epoch=1
+    )
     train(cfg, tmp_path / "hed")
     step = _records(tmp_path / "hed", "step")[0]
     assert step["loss"] == pytest.approx(step["loss_bce"] + step["loss_side"], rel=1e-5)
@@ -257,10 +293,18 @@ def test_no_validation_split_falls_back_to_test(tmp_path):
 
     ms = [make_microstructure((64, 64), seed=i, mean_grain_size_px=16) for i in range(3)]
     ds = tmp_path / "noval"
-    export_dataset([ImagePair(f"i{i}", m.image, m.boundary) for i, m in enumerate(ms)], ds,
-                   PatchConfig(size=32, split="random_patch", val_fraction=0, test_fraction=0.25))
-    cfg = TrainConfig(dataset=str(ds), arch_kwargs={"base_width": 4, "depth": 2}, epochs=1,
-                      max_steps_per_epoch=1, batch_size=4)
+    export_dataset(
+        [ImagePair(f"i{i}", m.image, m.boundary) for i, m in enumerate(ms)],
+        ds,
+        PatchConfig(size=32, split="random_patch", val_fraction=0, test_fraction=0.25),
+    )
+    cfg = TrainConfig(
+        dataset=str(ds),
+        arch_kwargs={"base_width": 4, "depth": 2},
+        epochs=1,
+        max_steps_per_epoch=1,
+        batch_size=4,
+    )
     with pytest.warns(UserWarning, match="validating on its test split"):
         s = train(cfg, tmp_path / "r")
     assert s.state == "finished"
