@@ -102,6 +102,9 @@ _LAZY: dict[str, str] = {
         "grainseg_core.nets",
     ),
     **dict.fromkeys(["build_loss", "list_losses"], "grainseg_core.losses"),
+    **dict.fromkeys(
+        ["ZooEntry", "list_models", "find_model", "default_model", "comparison_pair"], "grainseg_core.zoo"
+    ),
 }
 
 __all__ = ["GrainsegError", "GrainsegWarning", "__version__", *_LAZY]
