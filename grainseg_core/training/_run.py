@@ -105,6 +105,8 @@ class _StopNow(Exception):
 
 def _card_normalization(dataset: Any, checked: CheckedConfig) -> Any:
     norm = getattr(dataset, "input_normalization", None)
+    if isinstance(norm, Mapping):
+        return dict(norm)
     if norm is not None and hasattr(norm, "to_dict"):
         return norm.to_dict()
     cfg = dataset.manifest.config
@@ -403,7 +405,7 @@ class _Run:
                 if self.stopping():
                     raise _StopNow
             else:
-                reason = f"trained {cfg.epochs} epochs"
+                reason = f"trained {cfg.epochs} epoch{'' if cfg.epochs == 1 else 's'}"
         except _StopNow:
             stopped = True
             reason = (

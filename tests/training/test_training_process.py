@@ -62,13 +62,16 @@ def _long_config(dataset, **changes) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def _wait_for(predicate, timeout=90.0, what="condition"):
+def _wait_for(predicate, timeout=90.0, what="condition", run_dir=None):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
             return
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    log = ""
+    if run_dir is not None and (Path(run_dir) / "log.txt").is_file():
+        log = "\nlog.txt:\n" + (Path(run_dir) / "log.txt").read_text()[-3000:]
+    raise AssertionError(f"timed out waiting for {what}{log}")
 
 
 def _steps(run_dir):
@@ -108,7 +111,8 @@ def test_sigterm_then_resume(tiny_dataset, tmp_path):
         text=True,
     )
     try:
-        _wait_for(lambda: len(_steps(run_dir)) >= 3, what="three step lines")
+        _wait_for(lambda: len(_steps(run_dir)) >= 3 or proc.poll() is not None, what="3 steps")
+        assert proc.poll() is None, proc.communicate()[0]  # it must still be training
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -130,8 +134,10 @@ def test_launch_stop_list_read_resume_publish(tiny_dataset, tmp_path):
     runs = tmp_path / "runs"
     run_dir = launch_run(_long_config(tiny_dataset), runs, run_id="bg")
     try:
-        assert [(r.run_id, r.state) for r in list_runs(runs)][0][1] in ("starting", "running")
-        _wait_for(lambda: len(_steps(run_dir)) >= 2, what="step lines of the background run")
+        assert list_runs(runs)[0].state in ("starting", "running"), (
+            run_dir / "log.txt"
+        ).read_text()
+        _wait_for(lambda: len(_steps(run_dir)) >= 2, what="step lines", run_dir=run_dir)
         info = list_runs(runs)[0]
         assert info.state == "running" and info.architecture == "slim_unet" and info.loss == "bce"
         assert (
@@ -139,7 +145,9 @@ def test_launch_stop_list_read_resume_publish(tiny_dataset, tmp_path):
             and info.pid == json.loads((run_dir / "launch.json").read_text())["pid"]
         )
         assert stop_run(run_dir) is True
-        _wait_for(lambda: read_status(run_dir).get("state") == "stopped", what="state stopped")
+        _wait_for(
+            lambda: read_status(run_dir).get("state") == "stopped", what="stop", run_dir=run_dir
+        )
     finally:
         pid = json.loads((run_dir / "launch.json").read_text())["pid"]
         _wait_for(lambda: _gone(pid), timeout=30, what="the first process to exit")
@@ -156,9 +164,11 @@ def test_launch_stop_list_read_resume_publish(tiny_dataset, tmp_path):
     resume_run(run_dir)
     with pytest.raises(TrainingError, match="is (starting|running) already"):
         resume_run(run_dir)
-    _wait_for(lambda: len(_steps(run_dir)) >= first_stop + 2, what="steps of the resumed run")
+    _wait_for(lambda: len(_steps(run_dir)) >= first_stop + 2, what="resumed steps", run_dir=run_dir)
     assert stop_run(run_dir) is True
-    _wait_for(lambda: read_status(run_dir).get("state") == "stopped", what="second stop")
+    _wait_for(
+        lambda: read_status(run_dir).get("state") == "stopped", what="stop 2", run_dir=run_dir
+    )
     steps = _steps(run_dir)
     assert steps == list(range(1, read_status(run_dir)["step"] + 1)) and steps[-1] > first_stop
     assert read_status(run_dir)["segments"] == 2
