@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -434,6 +435,9 @@ def publish_run(
     models_dir: str | os.PathLike,
     name: str,
     *,
+    title: str | None = None,
+    description: str = "",
+    roles: Sequence[str] = (),
     overwrite: bool = False,
 ) -> Path:
     """Copy a run's best model into the model zoo as ``<models_dir>/<name>.safetensors``.
@@ -448,6 +452,10 @@ def publish_run(
         The model zoo folder (created if needed).
     name : str
         Model name: letters, digits, ``_``, ``-``, ``.``.
+    title, description : str
+        Shown in the zoo (:mod:`grainseg_core.zoo`); the title defaults to the name.
+    roles : sequence of str
+        Zoo roles (``"default"``, ``"compare_bce"``, ``"compare_topo"``).
     overwrite : bool
         Replace an existing model of that name.
 
@@ -488,6 +496,11 @@ def publish_run(
     card.pop("checkpoint_token", None)
     status = read_status(folder)
     card["name"] = name
+    card["zoo"] = {
+        "title": title or name,
+        "description": description,
+        "roles": [str(r) for r in roles],
+    }
     card["weights_file"] = dest.name
     card["published"] = now_iso()
     card["source_run"] = {

@@ -137,8 +137,15 @@ def train(
                 raise TrainingError(
                     f"run '{folder}' is running already (pid {status['pid']}); stop it first."
                 )
-    cfg = _prepare_run_dir(config, folder, resume)
-    checked = check_config(cfg)
+    try:
+        cfg = _prepare_run_dir(config, folder, resume)
+        checked = check_config(cfg)
+    except GrainsegError as exc:
+        # A prepared run (launched, or created by the CLI) that cannot start has failed; a
+        # stopped run with a bad resume request stays stopped, another run stays untouched.
+        if read_status(folder).get("state") == "starting":
+            _mark_failed(folder, exc)
+        raise
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / CONFIG_FILE, cfg.to_dict())
     try:

@@ -64,8 +64,11 @@ def test_errors_are_one_line_exit_2(tiny_dataset, tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "runs")]) == 2
     assert "needs --config FILE" in capsys.readouterr().err
     missing = _write(tmp_path, tmp_path / "nowhere")
-    assert main(["train", "--config", str(missing), "--out", str(tmp_path / "r2")]) == 2
+    argv = ["train", "--config", str(missing), "--out", str(tmp_path / "r2"), "--run-id", "x"]
+    assert main(argv) == 2
     assert "dataset folder" in capsys.readouterr().err
+    status = read_status(tmp_path / "r2" / "x")  # the prepared run folder says why
+    assert status["state"] == "failed" and "dataset folder" in status["reason"]
     assert main(["cv", "--config", str(_write(tmp_path, tiny_dataset))]) == 2
     assert "has no cross-validation folds" in capsys.readouterr().err
     assert main(["cv", "--resume", str(tmp_path)]) == 2

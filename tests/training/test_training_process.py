@@ -177,13 +177,14 @@ def test_launch_stop_list_read_resume_publish(tiny_dataset, tmp_path):
         resume_run(run_dir)
 
     models = tmp_path / "models"
-    weights = publish_run(run_dir, models, "tiny-v1")
+    weights = publish_run(run_dir, models, "tiny-v1", title="Tiny", roles=["default"])
     model, card = load_model_file(weights)
     assert card["name"] == "tiny-v1" and card["weights_file"] == "tiny-v1.safetensors"
     assert card["reproduce"]["command"].startswith("grainseg train --config")
     assert card["reproduce"]["config"]["epochs"] == 40 and card["source_run"]["state"] == "finished"
     assert card["source_run"]["run_id"] == "bg" and card["metrics"]["val_dice"] >= 0
     assert "checkpoint_token" not in card
+    assert card["zoo"] == {"title": "Tiny", "description": "", "roles": ["default"]}
     with pytest.raises(InputError, match="exists in"):
         publish_run(run_dir, models, "tiny-v1")
     assert publish_run(run_dir, models, "tiny-v1", overwrite=True) == weights
