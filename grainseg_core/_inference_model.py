@@ -36,7 +36,9 @@ def resolve_device(device: Any) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("device='cuda' was asked for but no CUDA GPU is available; use 'cpu' or 'auto'.")
+        raise InputError(
+            "device='cuda' was asked for but no CUDA GPU is available; use 'cpu' or 'auto'."
+        )
     return torch.device(device)
 
 

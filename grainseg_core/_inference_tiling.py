@@ -4,9 +4,12 @@ Private module of :mod:`grainseg_core.inference`; import from there.
 
 Layout (per axis, rows and columns alike): the tile side is rounded up to the network's
 divisor; an axis shorter than one tile is padded by reflection at its end up to a
-multiple of the divisor and gets one tile of that size. Longer axes get
-``ceil((L - overlap) / (tile - overlap))`` tiles spread evenly from 0 to ``L - tile``
-(MONAI's sliding window), so neighbours overlap by at least ``overlap`` pixels.
+multiple of the divisor and gets one tile of that size. Longer axes get the fewest tiles
+that overlap by at least ``overlap`` pixels, ``n = ceil((L - overlap) / (tile - overlap))``,
+spread evenly from 0 to ``L - side`` (MONAI's sliding window), where ``side <= tile`` is
+the smallest multiple of the divisor with which ``n`` tiles still span the axis (a
+2048-px axis in 512-px tiles with 64 px overlap gets five 480-px tiles, not five of 512).
+Tiles may therefore be rectangles.
 
 Blending: each tile's output is weighted by a separable window that is 1 inside and rises
 as ``sin^2`` over ``overlap`` pixels on every side that has a neighbour (sides on the
@@ -30,7 +33,12 @@ import numpy as np
 from grainseg_core.errors import InputError
 from grainseg_core.types import ProgressCallback
 
+#: Most pixels sent to the predictor in one call: large tiles go one or a few at a time,
+#: so that a network's activations stay bounded (a few hundred MB for a slim U-Net).
+MAX_BATCH_PIXELS = 1 << 22
+
 __all__ = [
+    "MAX_BATCH_PIXELS",
     "AxisLayout",
     "axis_layout",
     "check_tiling_options",
@@ -76,7 +84,9 @@ def _positive_int(value: Any, name: str, low: int = 1) -> int:
     return int(value)
 
 
-def check_tiling_options(tile: Any, overlap: Any, batch: Any, divisor: Any) -> tuple[int, int, int, int]:
+def check_tiling_options(
+    tile: Any, overlap: Any, batch: Any, divisor: Any
+) -> tuple[int, int, int, int]:
     """Validate and return ``(tile, overlap, batch, divisor)``, tile rounded up to the divisor."""
     div = _positive_int(divisor, "divisor")
     t = _positive_int(tile, "tile")
@@ -97,8 +107,11 @@ def axis_layout(length: int, tile: int, overlap: int, divisor: int) -> AxisLayou
     if rounded <= tile:
         return AxisLayout(length, rounded, rounded, (0,), 0)
     n = math.ceil((length - overlap) / (tile - overlap))
-    starts = np.round(np.linspace(0, length - tile, n)).astype(int)
-    return AxisLayout(length, tile, length, tuple(int(s) for s in starts), overlap)
+    # The fewest tiles of at most ``tile`` px that overlap by >= ``overlap``; then the
+    # smallest divisor multiple that still spans the axis with them: no wasted pixels.
+    side = min(tile, -(-math.ceil((length + (n - 1) * overlap) / n) // divisor) * divisor)
+    starts = np.round(np.linspace(0, length - side, n)).astype(int)
+    return AxisLayout(length, side, length, tuple(int(s) for s in starts), overlap)
 
 
 def to_numpy(value: Any, expected: tuple[int, ...]) -> np.ndarray:
@@ -108,7 +121,9 @@ def to_numpy(value: Any, expected: tuple[int, ...]) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise InputError(f"the predictor must return an array; got {type(value).__name__}.") from exc
+        raise InputError(
+            f"the predictor must return an array; got {type(value).__name__}."
+        ) from exc
     if arr.shape != expected:
         raise InputError(
             f"the predictor returned shape {arr.shape} for a batch of shape {expected}; it "
@@ -157,6 +172,7 @@ def run_tiles(
     col_w = [cols_l.window(j) for j in range(len(cols_l.starts))]
     grid = [(i, j) for i in range(len(rows_l.starts)) for j in range(len(cols_l.starts))]
     total = progress_total if progress_total is not None else len(grid)
+    batch = max(1, min(batch, MAX_BATCH_PIXELS // (th * tw)))
     buf = np.empty((min(batch, len(grid)), 1, th, tw), dtype=np.float32)
     for first in range(0, len(grid), batch):
         chunk = grid[first : first + batch]

@@ -22,7 +22,12 @@ __all__ = ["TTA_MODES", "tta_predictor", "tta_passes", "check_tta"]
 
 # (transpose, flip rows, flip columns); transpose first on the way in, last on the way out.
 _Op = tuple[bool, bool, bool]
-_FLIPS: tuple[_Op, ...] = ((False, False, False), (False, True, False), (False, False, True), (False, True, True))
+_FLIPS: tuple[_Op, ...] = (
+    (False, False, False),
+    (False, True, False),
+    (False, False, True),
+    (False, True, True),
+)
 _OPS: dict[str, tuple[_Op, ...]] = {
     "none": ((False, False, False),),
     "flips": _FLIPS,

@@ -77,7 +77,9 @@ def normalization_bounds(
     return out
 
 
-def normalize_with_bounds(image: np.ndarray, bounds: tuple[float, float] | list[float]) -> np.ndarray:
+def normalize_with_bounds(
+    image: np.ndarray, bounds: tuple[float, float] | list[float]
+) -> np.ndarray:
     """Scale ``image`` with given (low, high) levels exactly as :func:`normalize_image` does.
 
     Parameters

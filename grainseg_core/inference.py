@@ -14,7 +14,8 @@ The pieces, from the most general to the product call:
   :class:`LoadedModel` whose :meth:`~LoadedModel.prepare` applies the input normalisation it
   was trained with and whose :meth:`~LoadedModel.predict` gives probabilities.
 - :func:`segment` goes from a micrograph to probabilities, boundaries, grains and a grain
-  table in one call, with one model or an ensemble.
+  table in one call, with one model or an ensemble; :func:`save_segmentation` writes the
+  result as files (boundary PNG, labels TIFF, grain CSV, summary JSON).
 
 **Normalisation** is identical at training and inference: the whole micrograph is
 preprocessed and scaled with :func:`grainseg_core.io.normalize_image` as the card's
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from grainseg_core._inference_model import DEVICES, PRECISIONS, LoadedModel, load_model
+from grainseg_core._inference_outputs import save_segmentation
 from grainseg_core._inference_summary import summarize_grains
 from grainseg_core._inference_tiling import check_tiling_options, count_tiles, run_tiles
 from grainseg_core._inference_tta import TTA_MODES, check_tta, tta_passes, tta_predictor
@@ -49,6 +51,8 @@ from grainseg_core.types import ProgressCallback
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
+    "DEFAULT_OVERLAP",
+    "DEFAULT_TILE",
     "DEVICES",
     "PRECISIONS",
     "TTA_MODES",
@@ -59,6 +63,7 @@ __all__ = [
     "predict_ensemble",
     "predict_probability",
     "predict_tiled",
+    "save_segmentation",
     "segment",
     "tta_predictor",
 ]
@@ -66,9 +71,13 @@ __all__ = [
 #: Where the shipped default model lives (``models/default.safetensors`` + ``.json``).
 DEFAULT_MODEL_PATH: Path = Path(__file__).resolve().parents[1] / "models" / "default.safetensors"
 
-#: Default tile side (px) of :func:`segment`; see ``bench/bench_inference.py``.
-DEFAULT_TILE = 512
-#: Default overlap (px) between neighbouring tiles.
+#: Default tile side (px) of :func:`segment`. On the 2-core CPU, oneDNN runs one
+#: 2048x1536 frame faster than any tiling of it (``bench/bench_inference.py``: 256-1024 px
+#: tiles cost 1.2-3x the full frame, overlap included), so an SEM frame up to 2048 px wide
+#: is one pass; larger images are tiled, which bounds the memory (~1 GB for a slim U-Net).
+DEFAULT_TILE = 2048
+#: Default overlap (px) between neighbouring tiles (>= the blending ramp a U-Net of depth
+#: 4 needs to hide its tile-edge effects).
 DEFAULT_OVERLAP = 64
 
 _Predictor = Callable[[np.ndarray], Any]
@@ -115,8 +124,8 @@ def predict_tiled(
     image: np.ndarray,
     predictor: _Predictor,
     *,
-    tile: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
+    tile: int = 512,
+    overlap: int = 64,
     batch: int = 4,
     divisor: int = 32,
     progress: ProgressCallback | None = None,
@@ -140,7 +149,8 @@ def predict_tiled(
         Minimum overlap of neighbouring tiles, also the length of the blending ramps;
         0 gives plain tiling. Must be smaller than the tile.
     batch : int
-        Tiles per predictor call.
+        Most tiles per predictor call; fewer when ``batch`` tiles would exceed 4
+        megapixels (large tiles go one at a time), which bounds the network's memory.
     divisor : int
         The network's ``input_divisor``.
     progress : callable, optional
@@ -211,8 +221,8 @@ def predict_ensemble(
     predictors: Sequence[_Predictor],
     *,
     tta: str = "none",
-    tile: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
+    tile: int = 512,
+    overlap: int = 64,
     batch: int = 4,
     divisor: int = 32,
     progress: ProgressCallback | None = None,
@@ -471,7 +481,9 @@ def segment(
     tta : {"none", "flips", "d4"}
         Test-time augmentation (1, 4 or 8 forward passes per tile).
     tile, overlap, batch : int
-        Tiling of :func:`predict_tiled` (tile rounded up to each model's divisor).
+        Tiling of :func:`predict_tiled` (tile rounded up to each model's divisor). The
+        default tile covers a 2048x1536 SEM frame in one pass (fastest on CPU); lower it
+        to bound memory on small machines.
     progress : callable, optional
         ``progress(tiles_done, tiles_total)`` over all models.
 

@@ -89,6 +89,18 @@ def test_tiles_have_the_divisor_shape_batches_and_progress():
     assert calls == [(3, 9), (6, 9), (9, 9)]
 
 
+def test_a_frame_gets_the_fewest_tiles_no_larger_than_needed():
+    shapes = []
+    frame = np.zeros((1536, 2048), np.float32)
+    predict_tiled(frame, lambda b: shapes.append(b.shape) or b, tile=512, overlap=64, batch=4)
+    # 2048 px: ceil(1984 / 448) = 5 tiles, each 480 px (5 * 480 - 4 * 64 >= 2048);
+    # 1536 px: ceil(1472 / 448) = 4 tiles of 448 px.
+    assert sum(s[0] for s in shapes) == 20 and set(s[1:] for s in shapes) == {(1, 448, 480)}
+    shapes.clear()
+    predict_tiled(frame, lambda b: shapes.append(b.shape) or b, tile=2048, batch=4)
+    assert shapes == [(1, 1, 1536, 2048)]
+
+
 def test_blending_hides_the_seams_of_a_context_dependent_predictor():
     image = RNG.random((200, 260)).astype(np.float32)
     whole = box3(image[None, None])[0, 0]
@@ -255,7 +267,9 @@ def test_load_model_refuses_bad_files(tmp_path, tiny_models):
     [(np.uint8, 3, False, "percentile"), (np.uint16, 0, True, "minmax"),
      (np.float32, 0, False, "percentile"), (np.uint8, 0, False, "dtype")],
 )
-def test_training_patches_equal_crops_of_the_inference_input(tmp_path, dtype, median, clahe, method):
+def test_training_patches_equal_crops_of_the_inference_input(
+    tmp_path, dtype, median, clahe, method
+):
     micro = make_microstructure((160, 224), mean_grain_size_px=30, seed=3)
     scale = {np.uint8: 1, np.uint16: 200, np.float32: 1 / 255}[dtype]
     image = (micro.image.astype(np.float64) * scale).astype(dtype)
