@@ -1,22 +1,26 @@
-"""grainseg dashboard entry point (one page until the multipage dashboard lands)."""
+"""grainseg dashboard: routes only (``streamlit run app.py``).
+
+Sets the page, draws the shared sidebar (model choice, pixel size, help; see
+:mod:`ui.sidebar`) and runs the chosen page with ``st.navigation``. The pages live in
+``pages/``; Segment is the landing page.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from grainseg_core.overlays import boundary_overlay
-from grainseg_core.samples import list_samples, load_sample
+from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="grainseg", layout="wide")
-st.title("grainseg")
+st.set_page_config(page_title="grainseg", page_icon=":material/grain:", layout="wide")
 
-infos = list_samples()
-name = st.sidebar.selectbox(
-    "Sample", [i.name for i in infos], format_func=lambda n: next(i.title for i in infos if i.name == n)
-)
-sample = load_sample(name)
-st.caption(f"{sample.info.description}  \nSource: {sample.info.source}. Licence: {sample.info.licence}.")
-show_label = st.toggle("Show the traced grain boundaries", value=False, disabled=sample.boundary is None)
-shown = boundary_overlay(sample.image, sample.boundary) if show_label else sample.image
-st.image(shown, caption=f"{sample.image.shape[1]} x {sample.image.shape[0]} px, "
-         f"{sample.pixel_size_um:.4g} um/px", width="stretch")
+PAGES = [
+    st.Page("pages/1_segment.py", title="Segment", icon=":material/grain:", default=True),
+    st.Page("pages/2_statistics.py", title="Grain statistics", icon=":material/bar_chart:"),
+    st.Page("pages/3_dataset_builder.py", title="Dataset builder", icon=":material/dataset:"),
+    st.Page("pages/4_training.py", title="Training", icon=":material/model_training:"),
+    st.Page("pages/5_compare.py", title="Compare models", icon=":material/compare:"),
+]
+
+page = st.navigation(PAGES)
+render_sidebar()
+page.run()

@@ -1,0 +1,7 @@
+"""Segment page (placeholder while it is built)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.title("Segment")

@@ -1,0 +1,8 @@
+"""Dataset builder page (placeholder until dashboard helper B replaces it)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.title("Dataset builder")
+st.info("This page is being built; the Segment and Grain statistics pages work now.")

@@ -1,0 +1,212 @@
+"""Fixtures of the dashboard tests: a temporary model zoo, AppTest, a live server, Chromium.
+
+- ``temp_zoo`` (session): a folder with two tiny random-weight slim U-Nets,
+  ``default`` (roles ``default``, ``compare_bce``) and ``alt`` (role ``compare_topo``),
+  so every page has models without the shipped zoo.
+- ``app_env`` (session, autouse): points ``GRAINSEG_MODELS_DIR`` at ``temp_zoo`` and
+  ``GRAINSEG_RUNS_DIR`` / ``GRAINSEG_DATASETS_DIR`` at empty temporary folders for the whole
+  session (AppTest runs the app in this process; the server fixture passes them on).
+- ``app_test``: a factory of ``AppTest.from_file("app.py")`` with a generous timeout.
+- ``streamlit_server`` (session): ``streamlit run app.py`` on a free port with that
+  environment, waited for on ``/_stcore/health``; yields the base URL.
+- ``browser`` (session): headless Chromium from the distribution (``/usr/bin/chromium``)
+  through Playwright; skips with the reason when either is missing.
+- ``browser_page``: a fresh context + page (downloads accepted), closed afterwards.
+- ``screenshot_dir``: ``artifacts/screenshots/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP = REPO_ROOT / "app.py"
+CHROMIUM = Path(os.environ.get("GRAINSEG_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: Seconds an AppTest run may take (the 2-core machine is shared; the first run loads torch).
+APP_TIMEOUT = 240
+#: Seconds the server gets to come up.
+SERVER_START_TIMEOUT = 180
+
+_ENV_VARS = ("GRAINSEG_MODELS_DIR", "GRAINSEG_RUNS_DIR", "GRAINSEG_DATASETS_DIR")
+
+
+def build_tiny_zoo(folder: Path) -> Path:
+    """Write two tiny random-weight models into ``folder`` (created) and return it."""
+    import torch
+
+    from grainseg_core.nets import build_model, save_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    specs = (
+        ("default", 0, ["default", "compare_bce"], "Tiny test model (default)"),
+        ("alt", 1, ["compare_topo"], "Tiny test model (alt)"),
+    )
+    for name, seed, roles, title in specs:
+        torch.manual_seed(seed)
+        model = build_model("slim_unet", base_width=8, depth=3)
+        save_model(
+            model,
+            folder / name,
+            card={"zoo": {"roles": roles, "title": title}, "description": "random weights, tests only"},
+        )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def temp_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model zoo of two tiny random-weight slim U-Nets (``default``, ``alt``)."""
+    return build_tiny_zoo(tmp_path_factory.mktemp("zoo"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def app_env(tmp_path_factory: pytest.TempPathFactory, temp_zoo: Path) -> Iterator[dict[str, str]]:
+    """Point the app at the temporary zoo and empty runs/datasets folders for the session."""
+    values = {
+        "GRAINSEG_MODELS_DIR": str(temp_zoo),
+        "GRAINSEG_RUNS_DIR": str(tmp_path_factory.mktemp("runs")),
+        "GRAINSEG_DATASETS_DIR": str(tmp_path_factory.mktemp("datasets")),
+    }
+    saved = {k: os.environ.get(k) for k in _ENV_VARS}
+    os.environ.update(values)
+    try:
+        yield values
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+@pytest.fixture
+def app_test() -> Callable[[], object]:
+    """Factory: a fresh ``AppTest`` of ``app.py`` (call ``.run()`` on it)."""
+    from streamlit.testing.v1 import AppTest
+
+    def make():
+        return AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+
+    return make
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def start_server(env: dict[str, str], log_path: Path, *, port: int | None = None):
+    """Start ``streamlit run app.py``; return (process, base URL) once it is healthy."""
+    port = port or free_port()
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.close()
+            raise RuntimeError(
+                f"streamlit exited with code {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}"
+            )
+        if _healthy(url):
+            return proc, url
+        time.sleep(0.5)
+    stop_server(proc)
+    raise RuntimeError(f"streamlit did not answer on {url} within {SERVER_START_TIMEOUT} s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Terminate the server process we started (and wait for it)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(
+    app_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Base URL of a live ``streamlit run app.py`` with the test environment."""
+    log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
+    proc, url = start_server(app_env, log_path)
+    try:
+        yield url
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (the distribution's) driven by Playwright; skips when absent."""
+    if not CHROMIUM.is_file() and shutil.which("chromium") is None:
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (run scripts/ensure_chromium.sh)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+    executable = str(CHROMIUM) if CHROMIUM.is_file() else shutil.which("chromium")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def browser_page(browser):
+    """A fresh browser context and page (1400x1000, downloads accepted)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context.set_default_timeout(120_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir() -> Path:
+    """``artifacts/screenshots/`` in the repository (created; gitignored)."""
+    folder = REPO_ROOT / "artifacts" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
