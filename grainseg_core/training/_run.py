@@ -103,22 +103,6 @@ class _StopNow(Exception):
     """Internal: leave the epoch loop to end the run as ``stopped``."""
 
 
-def _card_normalization(dataset: Any, checked: CheckedConfig) -> Any:
-    norm = getattr(dataset, "input_normalization", None)
-    if isinstance(norm, Mapping):
-        return dict(norm)
-    if norm is not None and hasattr(norm, "to_dict"):
-        return norm.to_dict()
-    cfg = dataset.manifest.config
-    return {
-        "method": checked.normalize,
-        "median": int(cfg.median),
-        "clahe": bool(cfg.clahe),
-        "clahe_clip_limit": float(cfg.clahe_clip_limit),
-        "clahe_tiles": int(cfg.clahe_tiles),
-    }
-
-
 class _Run:
     """State and bookkeeping of one run segment (from start or resume to its end)."""
 
@@ -202,7 +186,8 @@ class _Run:
         self.last_status = 0.0
         self.step_times: list[float] = []
         self.val_time = 0.0
-        self.normalization = _card_normalization(self.train_ds, checked)
+        # How inference must scale a micrograph (whole-image levels, export preprocessing).
+        self.normalization = dict(self.train_ds.input_normalization)
 
     # ------------------------------------------------------------------ setup
     @staticmethod

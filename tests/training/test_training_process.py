@@ -24,6 +24,7 @@ from grainseg_core.training import (
     stop_run,
     train,
 )
+from grainseg_core.training import process as process_mod
 from grainseg_core.training.process import STALE_REASON
 from grainseg_core.training.runs import (
     create_run_dir,
@@ -130,7 +131,7 @@ def test_sigterm_then_resume(tiny_dataset, tmp_path):
     _check_sequence(run_dir, epochs=8, steps_per_epoch=2)
 
 
-def test_launch_stop_list_read_resume_publish(tiny_dataset, tmp_path):
+def test_launch_stop_list_read_resume_publish(tiny_dataset, tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     run_dir = launch_run(_long_config(tiny_dataset), runs, run_id="bg")
     try:
@@ -159,19 +160,30 @@ def test_launch_stop_list_read_resume_publish(tiny_dataset, tmp_path):
     )
     assert "=== " in (run_dir / "log.txt").read_text()
 
-    # Resume in the background: the step sequence goes on from the saved step.
+    # resume_run prepares the folder and starts the same `train --resume` command as
+    # launch_run (exercised above); here the second process is replaced by the same
+    # call in this process, which saves a second interpreter start-up.
     first_stop = read_status(run_dir)["step"]
-    resume_run(run_dir)
-    with pytest.raises(TrainingError, match="is (starting|running) already"):
-        resume_run(run_dir)
-    _wait_for(lambda: len(_steps(run_dir)) >= first_stop + 2, what="resumed steps", run_dir=run_dir)
-    assert stop_run(run_dir) is True
-    _wait_for(
-        lambda: read_status(run_dir).get("state") == "stopped", what="stop 2", run_dir=run_dir
+    spawned = []
+    monkeypatch.setattr(process_mod, "_spawn", lambda folder: spawned.append(folder) or 0)
+    assert resume_run(run_dir) == run_dir and spawned == [run_dir]
+    assert read_status(run_dir)["state"] == "starting" and read_status(run_dir)["pid"] is None
+    assert process_mod._child_command(run_dir)[-3:] == ["train", "--resume", str(run_dir)]
+    done = {"steps": 0}
+    summary = train(
+        None,
+        run_dir,
+        resume=True,
+        progress=lambda d, t: done.update(steps=d),
+        should_stop=lambda: done["steps"] >= first_stop + 2,
     )
+    assert summary.state == "stopped"
     steps = _steps(run_dir)
     assert steps == list(range(1, read_status(run_dir)["step"] + 1)) and steps[-1] > first_stop
     assert read_status(run_dir)["segments"] == 2
+    update_status(run_dir, state="running", pid=os.getpid())
+    with pytest.raises(TrainingError, match="is running already"):
+        resume_run(run_dir)
     update_status(run_dir, state="finished")
     with pytest.raises(TrainingError, match="has finished"):
         resume_run(run_dir)

@@ -310,3 +310,26 @@ def test_no_validation_split_falls_back_to_test(tmp_path):
     assert s.state == "finished"
     status = read_status(tmp_path / "r")
     assert status["val_split"] == "test" and "validating on its test split" in status["notes"][0]
+
+
+def test_crash_after_timed_save_resumes_mid_epoch(tiny_config, tmp_path):
+    cfg = tiny_config(epochs=1, batch_size=3, save_every_min=1e-9)  # save after every step
+
+    class Crash(Callback):
+        def on_step_end(self, record):
+            if record["step"] == 3:
+                raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(cfg, tmp_path / "crash", callbacks=[Crash()])
+    state = json.loads((tmp_path / "crash/checkpoints/last.state.json").read_text())["trainer"]
+    assert (state["epoch"], state["batch"], state["step"]) == (0, 2, 2)
+    assert [r["step"] for r in _records(tmp_path / "crash", "step")] == [1, 2, 3]
+    done = train(None, tmp_path / "crash", resume=True)
+    assert done.state == "finished"
+    train(cfg, tmp_path / "clean")
+    assert _sequence(tmp_path / "crash") == _sequence(tmp_path / "clean")
+    assert _same(
+        _weights(tmp_path / "crash/checkpoints/last.safetensors"),
+        _weights(tmp_path / "clean/checkpoints/last.safetensors"),
+    )
