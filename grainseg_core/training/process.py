@@ -380,6 +380,11 @@ def run_info(run_dir: str | os.PathLike, *, group: str | None = None) -> RunInfo
     )
 
 
+def _natural_key(path: Path) -> str:
+    # fold2 before fold10
+    return re.sub(r"\d+", lambda m: m.group().zfill(8), path.name)
+
+
 def list_runs(runs_root: str | os.PathLike) -> list[RunInfo]:
     """Every run under ``runs_root`` (fold runs of a CV folder included), sorted by id.
 
@@ -401,7 +406,8 @@ def list_runs(runs_root: str | os.PathLike) -> list[RunInfo]:
         if is_run_dir(sub):
             out.append(run_info(sub))
         elif (sub / CV_FILE).is_file():
-            for fold_dir in sorted(p for p in sub.iterdir() if p.is_dir() and is_run_dir(p)):
+            folds = [p for p in sub.iterdir() if p.is_dir() and is_run_dir(p)]
+            for fold_dir in sorted(folds, key=_natural_key):
                 out.append(run_info(fold_dir, group=sub.name))
     return out
 
