@@ -1,0 +1,79 @@
+"""Small display and download helpers of the Dataset, Training and Compare pages.
+
+Large images are shown downsampled (full resolution stays in the downloads); masks and
+overlays are encoded as PNG, never JPEG (lossless lines).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import cv2
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from grainseg_core.io import write_labels, write_mask
+
+__all__ = [
+    "DISPLAY_MAX_SIDE",
+    "for_display",
+    "show_image",
+    "png_bytes",
+    "mask_png",
+    "labels_tiff",
+    "digest",
+]
+
+#: Longest side of an image shown in the page (pixels).
+DISPLAY_MAX_SIDE = 1200
+
+
+def for_display(rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray:
+    """Downsample an (M, N) or (M, N, 3) uint8 image so its longest side is ``max_side``."""
+    rows, cols = rgb.shape[:2]
+    factor = max(rows, cols) / max_side
+    if factor <= 1:
+        return rgb
+    size = (max(1, round(cols / factor)), max(1, round(rows / factor)))
+    # Nearest keeps 1-px lines visible on overlays better than area averaging would.
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if rgb.ndim == 2 else cv2.INTER_NEAREST)
+
+
+def show_image(rgb: np.ndarray, caption: str | None = None) -> None:
+    """``st.image`` of a downsampled copy, as PNG, full width of its column."""
+    shown = for_display(np.asarray(rgb))
+    note = "" if shown.shape == rgb.shape else f" (shown at {shown.shape[1]}x{shown.shape[0]})"
+    st.image(shown, caption=(caption or "") + note if caption or note else None, width="stretch",
+             output_format="PNG")
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """PNG encoding of an (M, N) or (M, N, 3) uint8 image."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """A boolean mask as an 8-bit 0/255 PNG (:func:`grainseg_core.io.write_mask`)."""
+    buf = io.BytesIO()
+    write_mask(buf, mask)
+    return buf.getvalue()
+
+
+def labels_tiff(labels: np.ndarray) -> bytes:
+    """A label image as a 16-bit TIFF (:func:`grainseg_core.io.write_labels`)."""
+    buf = io.BytesIO()
+    write_labels(buf, labels)
+    return buf.getvalue()
+
+
+def digest(*parts: bytes | str) -> str:
+    """Short content hash of several byte strings (cache keys of uploads)."""
+    h = hashlib.blake2b(digest_size=12)
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else bytes(p))
+        h.update(b"\0")
+    return h.hexdigest()
