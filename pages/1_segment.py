@@ -1,7 +1,287 @@
-"""Segment page (placeholder while it is built)."""
+"""Segment: a micrograph in, grain boundaries, grains and grain statistics out.
+
+Widgets -> core calls (through ``ui.segment_pipeline`` and its caches) -> render. The
+network runs once per image, models and TTA; the post-processing sliders and the manual
+corrections recompute from the kept probability map.
+"""
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
+
 import streamlit as st
 
+from grainseg_core.postprocess import PostprocessConfig
+from grainseg_core.reports import labels_tiff, mask_png, report_json, rgb_png, summary_report, table_csv
+from grainseg_core.samples import list_samples
+from ui import state
+from ui.errors import error_message, user_errors
+from ui.segment_canvas import DRAW_COLOR, ERASE_COLOR, canvas_size, strokes_from_canvas
+from ui.segment_metrics import astm_caption, headline_metrics
+from ui.segment_pipeline import (
+    ensure_current_image,
+    load_sample_image,
+    load_uploaded_image,
+    segment_current,
+)
+from grainseg_core.overlays import to_display_rgb
+from ui.segment_views import VIEWS, display_shape, downscale_image, render_view
+
+_UPLOAD_ERROR = "seg_upload_error"
+_CANVAS_JSON = "seg_canvas_json"  # image key -> Fabric.js drawing
+_CANVAS_NONCE = "seg_canvas_nonce"
+_DISPLAY_SIDE = 1400
+
+
+# ----------------------------------------------------------------------------- callbacks
+
+
+def _on_sample() -> None:
+    name = st.session_state.get("seg_w_sample")
+    if name:
+        try:
+            load_sample_image(name)
+            st.session_state.pop(_UPLOAD_ERROR, None)
+        except Exception as exc:  # noqa: BLE001 - shown on the page; the old image stays
+            st.session_state[_UPLOAD_ERROR] = error_message(exc, f"loading sample '{name}'")
+
+
+def _on_upload() -> None:
+    upload = st.session_state.get("seg_w_upload")
+    if upload is None:
+        return  # the file was removed from the widget: keep working on the current image
+    try:
+        load_uploaded_image(upload.name, upload.getvalue())
+        st.session_state.pop(_UPLOAD_ERROR, None)
+    except Exception as exc:  # noqa: BLE001 - shown on the page; the old image stays
+        st.session_state[_UPLOAD_ERROR] = error_message(exc, f"reading '{upload.name}'")
+
+
+def _canvas_key() -> str:
+    return f"seg_canvas_{st.session_state.get(_CANVAS_NONCE, 0)}"
+
+
+def _on_canvas(image_key: str) -> None:
+    value = st.session_state.get(_canvas_key()) or {}
+    drawing = (value.get("drawing") or {}).get("raw") if isinstance(value, dict) else None
+    st.session_state.setdefault(_CANVAS_JSON, {})[image_key] = drawing
+
+
+def _on_clear_corrections(image_key: str) -> None:
+    st.session_state.setdefault(_CANVAS_JSON, {}).pop(image_key, None)
+    st.session_state[_CANVAS_NONCE] = st.session_state.get(_CANVAS_NONCE, 0) + 1
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def _source_section() -> state.CurrentImage:
+    samples = list_samples()
+    left, right = st.columns([1, 2])
+    with left:
+        st.selectbox(
+            "Bundled sample",
+            [s.name for s in samples],
+            format_func=lambda n: next(s.title for s in samples if s.name == n),
+            index=None,
+            placeholder="Choose a bundled sample...",
+            key="seg_w_sample",
+            on_change=_on_sample,
+        )
+    with right:
+        st.file_uploader(
+            "Upload a micrograph (PNG, JPEG or TIFF; 8 or 16 bit)",
+            type=["png", "jpg", "jpeg", "tif", "tiff"],
+            key="seg_w_upload",
+            on_change=_on_upload,
+            help="The pixel size is read from SEM TIFF metadata (FEI/Thermo, Zeiss, "
+            "ImageJ, resolution tags); type it in the sidebar otherwise.",
+        )
+    if st.session_state.get(_UPLOAD_ERROR):
+        st.error(st.session_state[_UPLOAD_ERROR])
+    return ensure_current_image()
+
+
+def _postprocess_controls(image: state.CurrentImage) -> tuple[PostprocessConfig | None, str]:
+    saved = state.postprocess_config()
+    st.subheader("Post-processing")
+    threshold = st.slider("Threshold", 0.05, 0.95, float(saved.threshold), 0.01, key="seg_w_threshold",
+                          help="A pixel is boundary when its probability exceeds this.")
+    closing = st.slider("Closing radius (px)", 0, 6, int(saved.closing_radius), key="seg_w_closing",
+                        help="Joins boundary pieces closer than the disk and fills pin holes.")
+    gap = st.slider("Gap closing distance (px)", 0, 40, int(saved.gap_close_px), key="seg_w_gap",
+                    help="Bridges loose boundary ends to the nearest boundary within this distance.")
+    c1, c2 = st.columns([3, 2])
+    min_size = c1.number_input("Minimum grain size (ECD)", 0.0, 10000.0, float(saved.min_grain_size),
+                               1.0, key="seg_w_min_size",
+                               help="Smaller grains merge into their neighbour (0 = off).")
+    unit = c2.radio("Unit", ["px", "µm"], index=0 if saved.min_grain_size_unit == "px" else 1,
+                    key="seg_w_min_unit", horizontal=True)
+    edge = st.toggle("Exclude edge grains", bool(saved.exclude_edge_grains), key="seg_w_edge",
+                     help="Grains cut by the image frame are left out of the statistics.")
+    skeleton = st.toggle("Skeletonise boundaries", bool(saved.skeletonize), key="seg_w_skeleton",
+                         help="Thin the boundaries to 1-pixel lines.")
+    tta_modes = ["none", "flips", "d4"]
+    tta = st.selectbox("Test-time augmentation", tta_modes, index=tta_modes.index(state.tta_mode()),
+                       key="seg_w_tta", help="Average over flips (4 passes) or all 8 rotations/flips.")
+    state.set_tta_mode(tta)
+    post = None
+    with user_errors("reading the post-processing settings"):
+        post = PostprocessConfig(
+            threshold=float(threshold), closing_radius=int(closing), gap_close_px=float(gap),
+            min_grain_size=float(min_size), min_grain_size_unit="um" if unit == "µm" else "px",
+            exclude_edge_grains=bool(edge), skeletonize=bool(skeleton),
+        )
+        state.set_postprocess_config(post)
+    return post, tta
+
+
+def _strokes(image: state.CurrentImage):
+    drawing = st.session_state.get(_CANVAS_JSON, {}).get(image.key)
+    _, _, scale = canvas_size(image.shape)
+    with user_errors("reading the correction strokes") as outcome:
+        strokes = strokes_from_canvas(drawing, scale=scale, draw_width_px=1.0)
+    return ([] if outcome.failed else strokes), max(2.0, 3.0 * scale)
+
+
+def _image_caption(image: state.CurrentImage, view) -> str:
+    rows, cols = image.shape
+    pixel = f"{view.pixel_size_um:.4g} µm/px ({view.pixel_size_source})" if view.pixel_size_um else \
+        f"pixel size {view.pixel_size_source}"
+    return f"**{image.name}**: {cols} x {rows} px, {image.image.dtype}; {pixel}. " \
+           f"Boundaries from: {view.record.source_label}."
+
+
+def _metrics_section(view) -> None:
+    metrics = headline_metrics(view.summary)
+    for col, (label, value, help_text) in zip(st.columns(len(metrics)), metrics):
+        col.metric(label, value, help=help_text or None)
+    st.caption(f"ASTM E112 grain size: {astm_caption(view.summary)}")
+
+
+def _view_section(image: state.CurrentImage, view) -> None:
+    result = view.record.result
+    options = list(VIEWS if result.uncertainty is not None else VIEWS[:3])
+    choice = st.radio("View", options, horizontal=True, key="seg_w_view",
+                      help="The uncertainty view needs an ensemble: choose several models in the sidebar.")
+    with user_errors("drawing the view"):
+        rgb = render_view(choice or options[0], image.image, boundary=result.boundary,
+                          labels=result.labels, probability=result.probability,
+                          uncertainty=result.uncertainty, max_side=_DISPLAY_SIDE)
+        st.image(rgb, output_format="PNG", width="stretch",
+                 caption=f"{choice} ({rgb.shape[1]} x {rgb.shape[0]} px shown; downloads are full size)")
+
+
+def _correction_section(image: state.CurrentImage, view, n_strokes: int) -> None:
+    st.subheader("Manual correction")
+    on = st.toggle("Correct boundaries by hand", key="seg_w_correct",
+                   help="Draw on the image: yellow strokes add a boundary (split a grain), "
+                   "blue strokes remove boundary (merge grains). The statistics update at once.")
+    if n_strokes:
+        st.caption(f"{n_strokes} correction stroke(s) applied.")
+    if not on:
+        return
+    from streamlit_drawable_canvas import st_canvas  # registers the component on first use
+
+    result = view.record.result
+    width, height, scale = canvas_size(image.shape)
+    c1, c2, c3 = st.columns([2, 2, 1])
+    mode = c1.radio("Tool", ["Draw boundary (split)", "Erase boundary (merge)"], horizontal=True,
+                    key="seg_w_tool")
+    shape = c2.radio("Stroke", ["freedraw", "line"], horizontal=True, key="seg_w_stroke",
+                     format_func=lambda s: "free hand" if s == "freedraw" else "straight line")
+    brush = c3.slider("Brush (px)", 1, 25, 3 if mode.startswith("Draw") else 9, key="seg_w_brush")
+    c3.button("Clear all", on_click=_on_clear_corrections, args=(image.key,), key="seg_w_clear")
+    background = render_view(VIEWS[0], image.image, boundary=result.boundary, labels=result.labels,
+                             probability=result.probability, max_side=width)
+    from PIL import Image
+
+    st_canvas(
+        stroke_width=brush,
+        stroke_color=DRAW_COLOR if mode.startswith("Draw") else ERASE_COLOR,
+        background_image=Image.fromarray(background),
+        initial_drawing=st.session_state.get(_CANVAS_JSON, {}).get(image.key),
+        update_streamlit=True,
+        height=height,
+        width=width,
+        drawing_mode=shape,
+        key=_canvas_key(),
+        on_change=partial(_on_canvas, image.key),
+    )
+    st.caption(f"Canvas {width} x {height} px; one canvas pixel is {scale:.2g} image pixels. "
+               "Draw strokes are cut 1 px wide and snapped to a boundary within a few pixels.")
+
+
+def _downloads_section(image: state.CurrentImage, view) -> None:
+    result = view.record.result
+    stem = Path(image.name).stem or "micrograph"
+
+    def report() -> bytes:
+        return report_json(summary_report(
+            result, image_name=image.name, pixel_size_source=view.pixel_size_source,
+            extra={"boundaries_from": view.record.source_label,
+                   "manual_corrections": view.record.n_corrections},
+        ))
+
+    def overlay() -> bytes:
+        from grainseg_core.overlays import boundary_overlay
+
+        return rgb_png(boundary_overlay(image.image, result.boundary))
+
+    st.subheader("Downloads")
+    files = [
+        ("Grain table (CSV)", partial(table_csv, result.grain_table), f"{stem}_grains.csv", "text/csv"),
+        ("Summary (JSON)", report, f"{stem}_summary.json", "application/json"),
+        ("Boundary mask (PNG)", partial(mask_png, result.boundary), f"{stem}_boundary.png", "image/png"),
+        ("Labels (TIFF)", partial(labels_tiff, result.labels), f"{stem}_labels.tif", "image/tiff"),
+        ("Overlay (PNG)", overlay, f"{stem}_overlay.png", "image/png"),
+    ]
+    for col, (label, data, name, mime) in zip(st.columns(len(files)), files):
+        # Callables: the bytes are built only when the button is clicked, not on every slider move.
+        col.download_button(label, data=data, file_name=name, mime=mime, on_click="ignore",
+                            key=f"seg_w_dl_{name.rsplit('.', 1)[-1]}_{label[:5]}")
+
+
+# ----------------------------------------------------------------------------- page
+
 st.title("Segment")
+st.caption("Upload an SEM micrograph (or take a bundled sample): grain boundaries, grains and "
+           "grain statistics at once. Sliders re-use the network's probability map.")
+
+image = _source_section()
+models = state.selected_model_paths()
+controls, main = st.columns([1, 3], gap="large")
+with controls:
+    post, tta = _postprocess_controls(image)
+strokes, snap = _strokes(image)
+
+view = None
+with main:
+    if not models and image.ground_truth is not None:
+        st.info(f"No model in the zoo ({state.models_root()}): showing the sample's traced "
+                "boundaries, post-processed with your settings. Upload or publish a model "
+                "to segment images.")
+    if post is not None:
+        with user_errors("segmenting the image") as outcome:
+            with st.spinner(f"Segmenting {image.name} with {len(models) or 'no'} model(s)...",
+                            show_time=True):
+                view = segment_current(image, model_paths=models, post=post, tta=tta,
+                                       strokes=strokes, snap_px=snap)
+    if view is None:
+        last = state.last_segmentation()
+        if last is not None:
+            st.caption(f"Earlier results are kept: the last segmentation ({last.image_name}, "
+                       f"{last.result.n_grains} grains) is still on the Grain statistics page.")
+        shown = downscale_image(to_display_rgb(image.image), display_shape(image.shape, _DISPLAY_SIDE))
+        st.image(shown, output_format="PNG", width="stretch", caption=image.name)
+    else:
+        st.markdown(_image_caption(image, view))
+        _metrics_section(view)
+        _view_section(image, view)
+
+if view is not None:
+    _correction_section(image, view, len(strokes))
+    _downloads_section(image, view)
+    with st.expander(f"Grain table ({view.record.result.n_grains} grains)"):
+        st.dataframe(view.record.result.grain_table, hide_index=True, width="stretch")

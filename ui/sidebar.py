@@ -90,11 +90,15 @@ def _on_model_upload() -> None:
     if not uploads:
         return
     files = [(f.name, f.getvalue()) for f in uploads]
+    path = None
     try:
         path = save_model_upload(files)
         model = load_model_cached(path)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message; state is kept
-        st.session_state[_UPLOAD_MSG] = ("error", error_message(exc, "loading the uploaded model"))
+        message = error_message(exc, "loading the uploaded model")
+        if path is not None:  # name the user's file, not the server's copy of it
+            message = message.replace(str(path), f"'{path.name}'").replace("''", "'")
+        st.session_state[_UPLOAD_MSG] = ("error", message)
         return
     label = f"{_UPLOAD_PREFIX}{model.name}"
     uploaded = dict(st.session_state.get(_UPLOADED, {}))

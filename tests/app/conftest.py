@@ -6,7 +6,8 @@
 - ``app_env`` (session, autouse): points ``GRAINSEG_MODELS_DIR`` at ``temp_zoo`` and
   ``GRAINSEG_RUNS_DIR`` / ``GRAINSEG_DATASETS_DIR`` at empty temporary folders for the whole
   session (AppTest runs the app in this process; the server fixture passes them on).
-- ``app_test``: a factory of ``AppTest.from_file("app.py")`` with a generous timeout.
+- ``app_test``: a factory of ``AppTest.from_file("app.py")`` with a generous timeout
+  (with ``_apptest_runs_app_py``, every AppTest run executes ``app.py`` like the server).
 - ``streamlit_server`` (session): ``streamlit run app.py`` on a free port with that
   environment, waited for on ``/_stcore/health``; yields the base URL.
 - ``browser`` (session): headless Chromium from the distribution (``/usr/bin/chromium``)
@@ -50,13 +51,43 @@ SERVER_START_TIMEOUT = 180
 _ENV_VARS = ("GRAINSEG_MODELS_DIR", "GRAINSEG_RUNS_DIR", "GRAINSEG_DATASETS_DIR")
 
 
+def _calibrate_head(model, image) -> None:
+    """Rescale the output layer so the map spreads over (0, 1) around 0.5 on ``image``.
+
+    A random network gives a nearly constant probability; with the logits ``z`` centred on
+    their median and scaled to a standard deviation of 3, the map follows the image
+    (different thresholds give different grains), as a trained model's would.
+    """
+    import torch
+
+    from grainseg_core.io import normalize_image
+
+    model.eval()
+    head = model.head
+    with torch.no_grad():
+        x = torch.from_numpy(normalize_image(image)[None, None].copy())
+        z = model(x).flatten()
+        gain = 3.0 / max(float(z.std()), 1e-6)
+        median = float(z.median())
+        head.weight.mul_(gain)
+        head.bias.sub_(median).mul_(gain)
+
+
 def build_tiny_zoo(folder: Path) -> Path:
-    """Write two tiny random-weight models into ``folder`` (created) and return it."""
+    """Write two tiny random-weight models into ``folder`` (created) and return it.
+
+    ``default`` (roles ``default``, ``compare_bce``) and ``alt`` (``compare_topo``):
+    slim U-Nets of base width 8 and depth 3 whose output layer is calibrated on the NIST
+    sample (see :func:`_calibrate_head`), so their maps respond to the image and the two
+    models disagree (an ensemble has a non-zero uncertainty).
+    """
     import torch
 
     from grainseg_core.nets import build_model, save_model
+    from grainseg_core.samples import load_sample
 
     folder.mkdir(parents=True, exist_ok=True)
+    image = load_sample("nist_steel").image[:256, :256]
     specs = (
         ("default", 0, ["default", "compare_bce"], "Tiny test model (default)"),
         ("alt", 1, ["compare_topo"], "Tiny test model (alt)"),
@@ -64,6 +95,7 @@ def build_tiny_zoo(folder: Path) -> Path:
     for name, seed, roles, title in specs:
         torch.manual_seed(seed)
         model = build_model("slim_unet", base_width=8, depth=3)
+        _calibrate_head(model, image)
         save_model(
             model,
             folder / name,
@@ -96,6 +128,32 @@ def app_env(tmp_path_factory: pytest.TempPathFactory, temp_zoo: Path) -> Iterato
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _apptest_runs_app_py() -> Iterator[None]:
+    """Make AppTest run ``app.py`` on every rerun, as the real server does.
+
+    Streamlit falls back to the legacy multipage mode (run the page file alone) while
+    ``PagesManager.uses_pages_directory`` is True, which it is whenever a ``pages/`` folder
+    sits beside the script, until ``st.navigation`` sets it False. The server keeps that
+    False after the first run; AppTest (1.67) resets it before every run, so its reruns
+    and ``switch_page`` would skip ``app.py`` (no sidebar, no navigation). This keeps it
+    False after each reset, which is what the server does once the app has run.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init
+    try:
+        yield
+    finally:
+        PagesManager.__init__ = original
 
 
 @pytest.fixture

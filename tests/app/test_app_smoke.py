@@ -28,5 +28,4 @@ def test_every_page_renders_on_first_load(app_test, page: str) -> None:
     at.switch_page(page).run()
     assert not at.exception, at.exception
     assert at.title, f"{page} shows no title"
-    # AppTest 1.67 runs only the page file after switch_page (not app.py), so the sidebar
-    # is not drawn here; the landing-page test above checks it.
+    assert at.sidebar.multiselect, "the shared sidebar is missing"

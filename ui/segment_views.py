@@ -1,0 +1,123 @@
+"""Views of a segmentation for the screen: down-scaled first, then coloured by the core.
+
+A 2048x1536 micrograph is shown at most ``max_side`` pixels wide: the image is averaged
+down (``INTER_AREA``), a boundary mask is max-pooled (any boundary pixel in a block keeps
+the block a boundary, so 1-px lines stay visible), labels are sampled (nearest). The
+colouring itself is :mod:`grainseg_core.overlays`. Downloads use full-resolution arrays;
+only the screen gets these.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from grainseg_core.overlays import boundary_overlay, label_overlay, probability_overlay
+
+__all__ = [
+    "VIEWS",
+    "display_shape",
+    "downscale_image",
+    "downscale_mask",
+    "downscale_labels",
+    "render_view",
+]
+
+#: Views of the Segment page, in menu order (the last needs an ensemble).
+VIEWS: tuple[str, ...] = (
+    "Boundaries on the image",
+    "Grains coloured",
+    "Probability heat map",
+    "Uncertainty (ensemble)",
+)
+
+
+def display_shape(shape: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """(rows, cols) after shrinking so that neither side exceeds ``max_side``.
+
+    Examples
+    --------
+    >>> display_shape((1536, 2048), 1024)
+    (768, 1024)
+    >>> display_shape((100, 80), 1024)
+    (100, 80)
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    factor = max(rows, cols) / float(max_side)
+    if factor <= 1:
+        return rows, cols
+    return max(1, round(rows / factor)), max(1, round(cols / factor))
+
+
+def downscale_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Area-averaged copy of a gray or RGB image at ``shape`` (same array if unchanged)."""
+    if image.shape[:2] == tuple(shape):
+        return image
+    src = image.astype(np.float32) if image.dtype not in (np.uint8, np.uint16, np.float32) else image
+    return cv2.resize(src, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def downscale_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Max-pooled bool mask at ``shape``: a display pixel is True if any pixel under it is."""
+    if mask.shape == tuple(shape):
+        return mask
+    fy = math.ceil(mask.shape[0] / shape[0])
+    fx = math.ceil(mask.shape[1] / shape[1])
+    # Dilate by the block size, then sample: a cheap max-pool for non-integer factors.
+    grown = cv2.dilate(mask.view(np.uint8), np.ones((fy, fx), np.uint8))
+    return cv2.resize(grown, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).view(bool)
+
+
+def downscale_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-sampled labels at ``shape``."""
+    if labels.shape == tuple(shape):
+        return labels
+    return cv2.resize(labels.astype(np.int32), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def render_view(
+    view: str,
+    image: np.ndarray,
+    *,
+    boundary: np.ndarray,
+    labels: np.ndarray,
+    probability: np.ndarray,
+    uncertainty: np.ndarray | None = None,
+    max_side: int = 1400,
+) -> np.ndarray:
+    """One of :data:`VIEWS` as an RGB uint8 image of at most ``max_side`` pixels a side.
+
+    Parameters
+    ----------
+    view : str
+        One of :data:`VIEWS`.
+    image : (M, N) micrograph, any dtype
+    boundary : bool (M, N)
+    labels : int (M, N)
+    probability : float32 (M, N)
+    uncertainty : float32 (M, N), optional
+        Needed for the uncertainty view (std of an ensemble, shown scaled to its maximum).
+    max_side : int
+
+    Returns
+    -------
+    uint8 (m, n, 3)
+    """
+    shape = display_shape(image.shape[:2], max_side)
+    small = downscale_image(image, shape)
+    if view == VIEWS[0]:
+        return boundary_overlay(small, downscale_mask(boundary, shape), color=(255, 40, 40))
+    if view == VIEWS[1]:
+        lab = downscale_labels(labels, shape)
+        lab[downscale_mask(boundary, shape)] = 0
+        return label_overlay(lab, image=small, alpha=0.55)
+    if view == VIEWS[2]:
+        return probability_overlay(downscale_image(probability, shape), image=small)
+    if view == VIEWS[3] and uncertainty is not None:
+        unc = downscale_image(uncertainty.astype(np.float32, copy=False), shape)
+        top = float(unc.max())
+        scaled = unc / top if top > 0 else unc
+        return probability_overlay(np.clip(scaled, 0, 1), image=small, colormap="Viridis")
+    return boundary_overlay(small, np.zeros(shape, bool))
