@@ -10,6 +10,7 @@
   recompute from it without running the network again.
 - :func:`postprocess_cached` keeps the post-processed boundary and labels per
   (probability map, settings), so moving a slider back is instant.
+- :func:`grain_size_cached` keeps ASTM grain-size results per (boundary, method, options).
 
 Entry counts are bounded: a 2048x1536 map is 12 MB, and every session shares these caches.
 """
@@ -31,6 +32,7 @@ __all__ = [
     "load_model_cached",
     "probability_cached",
     "postprocess_cached",
+    "grain_size_cached",
     "clear_caches",
 ]
 
@@ -181,7 +183,64 @@ def postprocess_cached(
     return _postprocess(prob_key, prob, items, pixel_size_um if uses_um else None)
 
 
+@st.cache_data(max_entries=24, show_spinner=False)
+def _grain_size(boundary_key: str, _boundary: np.ndarray, method: str, pixel_size_um: float,
+                fields: tuple[int, int], options: tuple):
+    from grainseg_core import astm
+
+    opts = dict(options)
+    if method == "intercept":
+        config = astm.InterceptConfig(pattern=opts.get("pattern", "e112"),
+                                      measure=opts.get("measure", "crossings"))
+        return astm.intercept_grain_size(_boundary, pixel_size_um=pixel_size_um, config=config,
+                                         fields=fields)
+    if method == "planimetric":
+        return astm.planimetric_grain_size(_boundary, pixel_size_um=pixel_size_um, fields=fields,
+                                           test_area=opts.get("test_area", "circle"))
+    return astm.area_grain_size(_boundary, pixel_size_um=pixel_size_um, fields=fields)
+
+
+def grain_size_cached(
+    boundary: np.ndarray,
+    method: str,
+    *,
+    boundary_key: str,
+    pixel_size_um: float | None,
+    fields: tuple[int, int] = (1, 1),
+    **options: str,
+):
+    """ASTM grain size by ``method`` (``"intercept"``, ``"planimetric"``, ``"area"``), cached.
+
+    Parameters
+    ----------
+    boundary : bool (M, N)
+    method : {"intercept", "planimetric", "area"}
+    boundary_key : str
+        Content hash of ``boundary``.
+    pixel_size_um : float
+        Required by every method (a missing one raises the core's InputError).
+    fields : (rows, cols)
+    **options
+        ``pattern`` and ``measure`` (intercept), ``test_area`` (planimetric).
+
+    Returns
+    -------
+    grainseg_core.astm.GrainSizeResult
+    """
+    from grainseg_core import astm
+    from grainseg_core.errors import InputError, unknown_name_error
+
+    if method not in ("intercept", "planimetric", "area"):
+        raise unknown_name_error("ASTM method", method, ("intercept", "planimetric", "area"), InputError)
+    if pixel_size_um is None:
+        # Let the core say it, in its words, without caching a failure.
+        return getattr(astm, f"{method}_grain_size")(boundary, pixel_size_um=None)
+    return _grain_size(boundary_key, boundary, method, float(pixel_size_um),
+                       (int(fields[0]), int(fields[1])), tuple(sorted(options.items())))
+
+
 def clear_caches() -> None:
-    """Forget cached maps (models stay loaded)."""
+    """Forget cached maps and results (models stay loaded)."""
     _probability.clear()
     _postprocess.clear()
+    _grain_size.clear()

@@ -35,6 +35,8 @@ from ui.cache import model_key, postprocess_cached, probability_cached
 __all__ = [
     "TRACED_LABEL",
     "SegmentationView",
+    "sample_image",
+    "uploaded_image",
     "load_sample_image",
     "load_uploaded_image",
     "ensure_current_image",
@@ -69,8 +71,8 @@ class SegmentationView:
     pixel_size_source: str
 
 
-def load_sample_image(name: str) -> state.CurrentImage:
-    """Make a bundled sample the current image (its traced boundary comes along)."""
+def sample_image(name: str) -> state.CurrentImage:
+    """A bundled sample as a :class:`~ui.state.CurrentImage` (the session is unchanged)."""
     sample = load_sample(name)
     meta = {
         "format": "PNG",
@@ -80,10 +82,27 @@ def load_sample_image(name: str) -> state.CurrentImage:
         "licence": sample.info.licence,
         "pixel_size_source": "the sample's meta.json",
     }
-    return state.set_current_image(
+    return state.make_image(
         name, sample.image, meta, pixel_size_um=sample.pixel_size_um,
         ground_truth=sample.boundary, source="sample",
     )
+
+
+def uploaded_image(name: str, data: bytes) -> state.CurrentImage:
+    """An upload read as a :class:`~ui.state.CurrentImage` (the session is unchanged).
+
+    Raises
+    ------
+    ImageReadError, UnsupportedFormatError, ImageTooLargeError
+        The file is not an image grainseg reads.
+    """
+    image, meta = read_image(data, name=name)
+    return state.make_image(name, image, meta, source="upload")
+
+
+def load_sample_image(name: str) -> state.CurrentImage:
+    """Make a bundled sample the current image (its traced boundary comes along)."""
+    return state.set_current_record(sample_image(name))
 
 
 def load_uploaded_image(name: str, data: bytes) -> state.CurrentImage:
@@ -94,8 +113,7 @@ def load_uploaded_image(name: str, data: bytes) -> state.CurrentImage:
     ImageReadError, UnsupportedFormatError, ImageTooLargeError
         The file is not an image grainseg reads; the current image is unchanged.
     """
-    image, meta = read_image(data, name=name)
-    return state.set_current_image(name, image, meta, source="upload")
+    return state.set_current_record(uploaded_image(name, data))
 
 
 def ensure_current_image() -> state.CurrentImage:

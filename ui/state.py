@@ -41,6 +41,8 @@ __all__ = [
     "effective_pixel_size",
     "current_image",
     "set_current_image",
+    "make_image",
+    "set_current_record",
     "last_segmentation",
     "set_last_segmentation",
     "postprocess_config",
@@ -220,6 +222,30 @@ def set_current_image(
 ) -> CurrentImage:
     """Make ``image`` the current image of this session and return its record.
 
+    Takes the arguments of :func:`make_image`.
+    """
+    return set_current_record(make_image(
+        name, image, meta, pixel_size_um=pixel_size_um, ground_truth=ground_truth, source=source
+    ))
+
+
+def set_current_record(record: CurrentImage) -> CurrentImage:
+    """Make an already built :class:`CurrentImage` (see :func:`make_image`) the current one."""
+    st.session_state[KEYS.current_image] = record
+    return record
+
+
+def make_image(
+    name: str,
+    image: np.ndarray,
+    meta: dict[str, Any] | Any = None,
+    *,
+    pixel_size_um: float | None = None,
+    ground_truth: np.ndarray | None = None,
+    source: str = "upload",
+) -> CurrentImage:
+    """Build a :class:`CurrentImage` (hash included) without changing the session.
+
     Parameters
     ----------
     name : str
@@ -239,7 +265,7 @@ def set_current_image(
         meta_dict = {k: getattr(meta, k) for k in getattr(meta, "__dataclass_fields__", {})}
     if pixel_size_um is None:
         pixel_size_um = meta_dict.get("pixel_size_um")
-    record = CurrentImage(
+    return CurrentImage(
         name=str(name),
         image=image,
         meta=meta_dict,
@@ -248,8 +274,6 @@ def set_current_image(
         ground_truth=ground_truth,
         source=source,
     )
-    st.session_state[KEYS.current_image] = record
-    return record
 
 
 # --------------------------------------------------------------------------- results
