@@ -31,6 +31,10 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The app's own package (ui/) sits beside app.py, not in site-packages: tests import it
+# from the repository, as ``streamlit run`` and AppTest do.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
 APP = REPO_ROOT / "app.py"
 CHROMIUM = Path(os.environ.get("GRAINSEG_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
