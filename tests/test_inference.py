@@ -370,3 +370,30 @@ def test_segment_rejects_bad_input(nist, tiny_models, tmp_path, monkeypatch):
     monkeypatch.setenv("GRAINSEG_MAX_PIXELS", "1000")
     with pytest.raises(ImageTooLargeError, match="more than the limit of 1,000"):
         segment(nist.image, model)
+
+
+# ----------------------------------------------------------------------------- saving
+
+
+def test_save_segmentation_writes_files_and_keeps_more_than_65535_labels(tmp_path):
+    from grainseg_core.grains import grain_table
+    from grainseg_core.inference import save_segmentation
+    from grainseg_core.io import read_image
+
+    labels = np.arange(1, 300 * 300 + 1, dtype=np.int32).reshape(300, 300)  # 90,000 grains
+    boundary = np.zeros(labels.shape, bool)
+    result = SegmentationResult(
+        probability=np.zeros(labels.shape, np.float32), boundary=boundary, labels=labels,
+        grain_table=grain_table(labels), uncertainty=None, model_names=("m",),
+        timings={"total": 0.5}, pixel_size_um=None,
+    )
+    files = save_segmentation(result, tmp_path / "out", stem="big", extra={"image": "x.png"})
+    assert sorted(files) == ["boundary", "grains", "labels", "summary"]
+    back, _ = read_image(files["labels"])
+    assert back.dtype == np.uint32 and np.array_equal(back, labels)
+    summary = json.loads(files["summary"].read_text())
+    assert summary["n_grains"] == 90_000 and summary["image"] == "x.png"
+    assert summary["files"]["labels"] == "big_labels.tif"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputError, match="is a file; give a folder"):
+        save_segmentation(result, tmp_path / "file", stem="big")
