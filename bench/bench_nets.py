@@ -5,12 +5,13 @@ Usage::
     .venv/bin/python bench/bench_nets.py            # all candidates
     .venv/bin/python bench/bench_nets.py --quick    # slim U-Nets only
 
-Prints one JSON object: machine info, then per candidate its parameter count and
-the best of a few timed forwards (seconds) of a (1, 1, 1536, 2048) frame under
-``torch.inference_mode()``: whole frame (plain, channels_last; slim U-Net also
-with BatchNorm folded into the convs), and over 512x512 tiles (channels_last,
-folded BatchNorm where available), as the tiled inference runs it. Never asserts on time. The machine is shared: the load
-average is recorded, compare figures taken under similar load only.
+Prints one JSON object: machine info, then per candidate its parameter count,
+its conv GFLOP (independent of load), and the best of a few timed forwards
+(seconds) of a (1, 1, 1536, 2048) frame under ``torch.inference_mode()``: whole
+frame (plain, channels_last; slim U-Net also with BatchNorm folded into the
+convs), and over 512x512 tiles (channels_last, folded BatchNorm where available),
+as the tiled inference runs it. Never asserts on time. The machine is shared:
+the load average is recorded; compare figures taken under similar load only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 import warnings
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from grainseg_core.nets import build_model, count_parameters
 
@@ -74,11 +76,26 @@ class _Tiled(torch.nn.Module):
         return out
 
 
+def _gflop(arch: str, kwargs: dict) -> float:
+    """Conv/matmul GFLOP of one full-frame forward (load-independent), counted on meta tensors."""
+    with torch.device("meta"):
+        model = build_model(arch, **kwargs).eval()
+        x = torch.empty(SHAPE)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(x)
+    return round(counter.get_total_flops() / 1e9, 1)
+
+
 def bench(name: str, arch: str, kwargs: dict, reps: int) -> dict:
     torch.manual_seed(0)
     model = build_model(arch, **kwargs).eval()
     x = torch.rand(SHAPE)
-    row: dict = {"arch": arch, "kwargs": kwargs, "n_parameters": count_parameters(model)}
+    row: dict = {
+        "arch": arch,
+        "kwargs": kwargs,
+        "n_parameters": count_parameters(model),
+        "gflop": _gflop(arch, kwargs),
+    }
     row["full_frame_s"] = _time(model, x, reps)
     cl = model.to(memory_format=torch.channels_last)
     row["full_frame_channels_last_s"] = _time(cl, x.contiguous(memory_format=torch.channels_last), reps)
