@@ -38,6 +38,9 @@ __all__ = [
 HEYN_LINES = InterceptConfig(pattern="grid", measure="crossings", spacing_px=16.0)
 
 
+_PIXEL_KEYS = ("precision", "recall", "f1", "precision_tol", "recall_tol", "f1_tol")
+
+
 def intercept_counts(boundary: np.ndarray, *, config: InterceptConfig = HEYN_LINES) -> tuple[float, float]:
     """Total test-line length and number of boundary crossings on a boundary mask.
 
@@ -77,6 +80,7 @@ def evaluate_boundaries(
     *,
     names: Sequence[str],
     groups: Sequence[str] | None = None,
+    pixel_predictions: Sequence[np.ndarray] | None = None,
     tolerance_px: float = 2.0,
     lines: InterceptConfig = HEYN_LINES,
 ) -> pd.DataFrame:
@@ -91,6 +95,10 @@ def evaluate_boundaries(
     groups : sequence of str, optional
         The source micrograph of each image (crops of one micrograph share a group);
         defaults to the names.
+    pixel_predictions : sequence of bool (M, N), optional
+        Masks for the pixel scores (precision ... f1_tol) when they should differ from the
+        grain-level ones: e.g. the thresholded map for pixel scores (labels are drawn a few
+        pixels wide) and the thinned, gap-closed map for grains and intercepts.
     tolerance_px : float
         Tolerance of the second set of pixel scores.
     lines : InterceptConfig
@@ -114,12 +122,21 @@ def evaluate_boundaries(
         raise InputError(f"groups ({len(groups)}) must have one entry per name ({len(names)}).")
     if not names:
         raise InputError("nothing to evaluate: no images were given.")
+    if pixel_predictions is not None and len(pixel_predictions) != len(names):
+        raise InputError(
+            f"pixel_predictions ({len(pixel_predictions)}) must have one mask per name ({len(names)})."
+        )
     rows = []
-    for pred, true, name, group in zip(predictions, truths, names, groups):
+    for i, (pred, true, name, group) in enumerate(zip(predictions, truths, names, groups)):
         pred = as_boundary_mask(pred, f"prediction of {name}")
         true = as_boundary_mask(true, f"truth of {name}")
         check_same_shape(pred, true, f"prediction of {name}", f"truth of {name}")
         scores = evaluate_segmentation(pred, true, tolerance_px=tolerance_px)
+        if pixel_predictions is not None:
+            pixel_pred = as_boundary_mask(pixel_predictions[i], f"pixel prediction of {name}")
+            check_same_shape(pixel_pred, true, f"pixel prediction of {name}", f"truth of {name}")
+            pixel = evaluate_segmentation(pixel_pred, true, tolerance_px=tolerance_px)
+            scores = {**scores, **{k: pixel[k] for k in _PIXEL_KEYS}}
         length, crossings_true = intercept_counts(true, config=lines)
         _, crossings_pred = intercept_counts(pred, config=lines)
         rows.append(

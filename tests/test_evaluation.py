@@ -68,3 +68,13 @@ def test_bad_input_is_named() -> None:
         evaluate_boundaries([], [], names=[])
     with pytest.raises(InputError, match="objective"):
         choose_threshold([t.astype(float)], [t], to_boundary=lambda p, x: p > x, objective="iou")
+
+
+def test_pixel_scores_can_come_from_another_mask() -> None:
+    truth = _grid(16)
+    thin = truth.copy()
+    thin[::16, ::2] = False  # half of the horizontal lines' pixels gone: worse pixel recall
+    scores = evaluate_boundaries([truth], [truth], names=["a"], pixel_predictions=[thin])
+    assert scores.loc[0, "recall"] < 1.0 and scores.loc[0, "ari"] == 1.0
+    with pytest.raises(InputError, match="one mask per name"):
+        evaluate_boundaries([truth], [truth], names=["a"], pixel_predictions=[])
