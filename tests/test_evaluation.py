@@ -28,6 +28,7 @@ def test_intercept_counts_scale_with_grain_size() -> None:
     # Twice the grain size: about half the crossings, twice the intercept.
     assert (l32 / p32) / (l16 / p16) == pytest.approx(2.0, rel=0.1)
     assert np.isnan(intercept_counts(np.zeros((64, 64), bool))[0])
+    assert intercept_counts(np.ones((64, 64), bool))[1] == 0.0
 
 
 def test_perfect_prediction_has_zero_error_and_missing_lines_inflate_heyn() -> None:
