@@ -17,6 +17,7 @@ from grainseg_core.reports import labels_tiff, mask_png, report_json, rgb_png, s
 from grainseg_core.samples import list_samples
 from ui import state
 from ui.errors import error_message, user_errors
+from ui.navigation import ensure_navigation
 from ui.segment_canvas import DRAW_COLOR, ERASE_COLOR, canvas_size, strokes_from_canvas
 from ui.segment_metrics import astm_caption, headline_metrics
 from ui.segment_pipeline import (
@@ -245,6 +246,7 @@ def _downloads_section(image: state.CurrentImage, view) -> None:
 
 # ----------------------------------------------------------------------------- page
 
+ensure_navigation()
 st.title("Segment")
 st.caption("Upload an SEM micrograph (or take a bundled sample): grain boundaries, grains and "
            "grain statistics at once. Sliders re-use the network's probability map.")

@@ -34,6 +34,7 @@ from grainseg_core.reports import fits_table, grain_size_table, report_json, tab
 from ui import state
 from ui.cache import grain_size_cached
 from ui.errors import user_errors
+from ui.navigation import ensure_navigation
 from ui.segment_pipeline import ensure_current_image, uploaded_image
 from ui.stats_sources import THIS, UPLOAD, Source, build_source, main_source, source_choices
 
@@ -230,6 +231,7 @@ def _downloads(source: Source, table: pd.DataFrame, dist: dict, astm_table, comp
 
 # ----------------------------------------------------------------------------- page
 
+ensure_navigation()
 st.title("Grain statistics")
 image = ensure_current_image()
 source = None

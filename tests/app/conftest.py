@@ -10,6 +10,7 @@
   (with ``_apptest_runs_app_py``, every AppTest run executes ``app.py`` like the server).
 - ``streamlit_server`` (session): ``streamlit run app.py`` on a free port with that
   environment, waited for on ``/_stcore/health``; yields the base URL.
+- ``fresh_server``: the same, started for one test (first visits to a new server).
 - ``browser`` (session): headless Chromium from the distribution (``/usr/bin/chromium``)
   through Playwright; skips with the reason when either is missing.
 - ``browser_page``: a fresh context + page (downloads accepted), closed afterwards.
@@ -233,6 +234,16 @@ def streamlit_server(
     """Base URL of a live ``streamlit run app.py`` with the test environment."""
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
     proc, url = start_server(app_env, log_path)
+    try:
+        yield url
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture
+def fresh_server(app_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """A server of its own (nothing has run in it yet), for first-visit behaviour."""
+    proc, url = start_server(app_env, tmp_path / "fresh_streamlit.log")
     try:
         yield url
     finally:
