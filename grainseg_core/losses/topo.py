@@ -170,6 +170,13 @@ class _GrainCountCache:
                 self._data.popitem(last=False)
         return n
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A lock cannot be pickled or deep-copied: copies start with an empty cache.
+        return {"maxsize": self.maxsize}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["maxsize"])
+
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()

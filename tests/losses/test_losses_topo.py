@@ -190,3 +190,15 @@ def test_input_validation():
 def test_grain_persistence_validation():
     with pytest.raises(InputError, match=r"prob must lie in \[0, 1\]"):
         grain_persistence(np.full((4, 4), 2.0))
+
+
+def test_topo_loss_can_be_copied_and_pickled():
+    import copy
+    import pickle
+
+    target, logits = _two_grains_with_gap()
+    loss = TopoLoss(n_threads=1)
+    expected = loss(logits, target).item()
+    for clone in (copy.deepcopy(loss), pickle.loads(pickle.dumps(loss))):
+        assert clone(logits, target).item() == pytest.approx(expected)
+        assert clone.n_threads == 1
