@@ -96,7 +96,9 @@ class ArchiveLimits:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"ArchiveLimits.{name} must be an integer >= 1; got {value!r}.")
         if not isinstance(self.max_ratio, (int, float)) or not self.max_ratio >= 1:
-            raise InputError(f"ArchiveLimits.max_ratio must be a number >= 1; got {self.max_ratio!r}.")
+            raise InputError(
+                f"ArchiveLimits.max_ratio must be a number >= 1; got {self.max_ratio!r}."
+            )
 
 
 @dataclass(frozen=True)
@@ -284,8 +286,16 @@ def _expand_zip(archive_name: str, data: bytes, sink: _Collector) -> None:
                     "a micrograph or annotation file reaches (a zip bomb?); it was not unpacked."
                 )
             try:
-                content = _read_member(zf, info, min(limits.max_file_bytes, max(info.file_size, 0)), where)
-            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+                content = _read_member(
+                    zf, info, min(limits.max_file_bytes, max(info.file_size, 0)), where
+                )
+            except (
+                zipfile.BadZipFile,
+                OSError,
+                EOFError,
+                NotImplementedError,
+                RuntimeError,
+            ) as exc:
                 sink.notes.append(f"{where} skipped: it could not be unpacked ({exc}).")
                 continue
             sink.add(base, content, f"{archive_name}:{info.filename}")
@@ -333,9 +343,13 @@ def collect_files(
         try:
             raw_name, data = item
         except (TypeError, ValueError) as exc:
-            raise InputError(f"uploads[{i}] must be a (name, bytes) pair; got {item!r:.60}.") from exc
+            raise InputError(
+                f"uploads[{i}] must be a (name, bytes) pair; got {item!r:.60}."
+            ) from exc
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise InputError(f"uploads[{i}] ('{raw_name}'): content must be bytes; got {type(data).__name__}.")
+            raise InputError(
+                f"uploads[{i}] ('{raw_name}'): content must be bytes; got {type(data).__name__}."
+            )
         name = image_base_name(str(raw_name)) or f"upload_{i}"
         if len(data) > limits.max_file_bytes:
             raise ArchiveError(

@@ -102,7 +102,9 @@ class ModelComparison:
 
 
 def _check_tolerance(tolerance_px: Any) -> float:
-    ok = isinstance(tolerance_px, (int, float, np.integer, np.floating)) and not isinstance(tolerance_px, bool)
+    ok = isinstance(tolerance_px, (int, float, np.integer, np.floating)) and not isinstance(
+        tolerance_px, bool
+    )
     if not ok or not math.isfinite(float(tolerance_px)) or tolerance_px < 0:
         raise InputError(f"tolerance_px must be a number >= 0 (pixels); got {tolerance_px!r}.")
     return float(tolerance_px)
@@ -161,7 +163,11 @@ def compare_models(
         raise InputError(f"a model may not be called '{truth_name}' (the ground truth's name).")
     tol = _check_tolerance(tolerance_px)
     size = check_pixel_size(pixel_size_um)
-    if isinstance(min_size_px, bool) or not isinstance(min_size_px, (int, np.integer)) or min_size_px < 0:
+    if (
+        isinstance(min_size_px, bool)
+        or not isinstance(min_size_px, (int, np.integer))
+        or min_size_px < 0
+    ):
         raise InputError(f"min_size_px must be an integer >= 0; got {min_size_px!r}.")
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
         raise InputError(f"bins must be an integer >= 1; got {bins!r}.")
@@ -200,7 +206,11 @@ def compare_models(
         if sizes.size and truth_sizes.size:
             ks = ks_two_sample(truth_sizes, sizes)
             js = js_distance_histograms(truth_sizes, sizes, bins=int(bins))
-            dist_rows[name] = {"js_distance": js, "ks_statistic": ks.statistic, "ks_pvalue": ks.pvalue}
+            dist_rows[name] = {
+                "js_distance": js,
+                "ks_statistic": ks.statistic,
+                "ks_pvalue": ks.pvalue,
+            }
         else:
             dist_rows[name] = {"js_distance": nan, "ks_statistic": nan, "ks_pvalue": nan}
         dist_rows[name]["n_grains"] = int(sizes.size)
@@ -243,7 +253,8 @@ def gap_closures(
     Examples
     --------
     >>> t = np.ones((1, 8), bool)
-    >>> a = np.array([[1, 1, 1, 1, 0, 0, 1, 1]], bool); b = np.array([[1, 0, 0, 0, 1, 1, 1, 1]], bool)
+    >>> a = np.array([[1, 1, 1, 1, 0, 0, 1, 1]], bool)
+    >>> b = np.array([[1, 0, 0, 0, 1, 1, 1, 1]], bool)
     >>> gap_closures(a, b, t, min_size_px=1)[["closed_by", "size_px"]].values.tolist()
     [['A', 3], ['B', 2]]
     """
@@ -251,7 +262,9 @@ def gap_closures(
         raise InputError(f"names must be two different model names; got {names!r}.")
     frames = []
     for first, second, (x, y) in ((pred_a, pred_b, names), (pred_b, pred_a, names[::-1])):
-        sites = gap_closure_sites(first, second, true, tolerance_px=tolerance_px, min_size_px=min_size_px)
+        sites = gap_closure_sites(
+            first, second, true, tolerance_px=tolerance_px, min_size_px=min_size_px
+        )
         sites = sites.assign(closed_by=x, left_open_by=y)
         frames.append(sites)
     out = pd.concat(frames, ignore_index=True)

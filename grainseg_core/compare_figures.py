@@ -73,14 +73,18 @@ def marked_overlay_figure(
     rows, cols = arr.shape[:2]
     factor = max(rows, cols) / max_side
     if factor > 1:
-        shown = cv2.resize(arr, (max(1, round(cols / factor)), max(1, round(rows / factor))),
-                           interpolation=cv2.INTER_AREA)
+        shown = cv2.resize(
+            arr,
+            (max(1, round(cols / factor)), max(1, round(rows / factor))),
+            interpolation=cv2.INTER_AREA,
+        )
     else:
         shown = arr
     dy, dx = rows / shown.shape[0], cols / shown.shape[1]
     fig = go.Figure(
-        go.Image(z=shown, x0=(dx - 1) / 2, y0=(dy - 1) / 2, dx=dx, dy=dy, hoverinfo="x+y",
-                 name="overlay")
+        go.Image(
+            z=shown, x0=(dx - 1) / 2, y0=(dy - 1) / 2, dx=dx, dy=dy, hoverinfo="x+y", name="overlay"
+        )
     )
     if sites is not None and len(sites):
         if not {"row", "col"} <= set(sites.columns):
@@ -88,16 +92,25 @@ def marked_overlay_figure(
         size = sites["size_px"].to_numpy(float) if "size_px" in sites else np.full(len(sites), 4.0)
         fig.add_trace(
             go.Scatter(
-                x=sites["col"], y=sites["row"], mode="markers", name=marker_name,
-                marker=dict(symbol="circle-open", size=np.clip(6 + 2 * np.sqrt(size), 8, 30),
-                            color=marker_color, line=dict(width=2)),
-                text=[f"{marker_name}: {int(s)} px" for s in size], hoverinfo="text",
+                x=sites["col"],
+                y=sites["row"],
+                mode="markers",
+                name=marker_name,
+                marker=dict(
+                    symbol="circle-open",
+                    size=np.clip(6 + 2 * np.sqrt(size), 8, 30),
+                    color=marker_color,
+                    line=dict(width=2),
+                ),
+                text=[f"{marker_name}: {int(s)} px" for s in size],
+                hoverinfo="text",
             )
         )
     fig.update_xaxes(range=[-0.5, cols - 0.5], showgrid=False, constrain="domain")
     fig.update_yaxes(range=[rows - 0.5, -0.5], showgrid=False, scaleanchor="x", scaleratio=1)
-    fig.update_layout(template=_TEMPLATE, title=title, margin=dict(l=10, r=10, t=40, b=10),
-                      showlegend=False)
+    fig.update_layout(
+        template=_TEMPLATE, title=title, margin=dict(l=10, r=10, t=40, b=10), showlegend=False
+    )
     return fig
 
 
@@ -135,7 +148,9 @@ def grain_size_overlay_figure(
     title = None
     if distances is not None:
         if "js_distance" not in distances.columns:
-            raise InputError("distances must have a 'js_distance' column (ModelComparison.distances).")
+            raise InputError(
+                "distances must have a 'js_distance' column (ModelComparison.distances)."
+            )
         js = {str(k): float(v) for k, v in distances["js_distance"].items()}
         meta["js_distance"] = js
         names = list(sizes)

@@ -76,7 +76,8 @@ def drift_vector_figure(
 
     Examples
     --------
-    >>> v = pd.DataFrame({"row": [8], "col": [8], "d_row": [0.0], "d_col": [3.0], "magnitude_px": [3.0]})
+    >>> v = pd.DataFrame({"row": [8], "col": [8], "d_row": [0.0], "d_col": [3.0],
+    ...                   "magnitude_px": [3.0]})
     >>> fig = drift_vector_figure(v, (16, 16), scale=1.0)
     >>> np.asarray(fig.data[0].x[:2]).tolist(), np.asarray(fig.data[0].y[:2]).tolist()
     ([8.0, 11.0], [8.0, 8.0])
@@ -84,7 +85,9 @@ def drift_vector_figure(
     rows, cols = _shape(shape)
     needed = {"row", "col", "d_row", "d_col", "magnitude_px"}
     if not isinstance(vectors, pd.DataFrame) or not needed <= set(vectors.columns):
-        raise InputError(f"vectors must be a DataFrame with columns {sorted(needed)} (drift_vectors).")
+        raise InputError(
+            f"vectors must be a DataFrame with columns {sorted(needed)} (drift_vectors)."
+        )
     v = vectors
     fig = go.Figure()
     if v.empty:
@@ -92,7 +95,9 @@ def drift_vector_figure(
         fig.update_layout(template=_TEMPLATE, title=title)
         return fig
     if scale is None:
-        spacing = max(1.0, float(np.min(np.diff(np.unique(v["col"])))) if v["col"].nunique() > 1 else cols / 2)
+        spacing = max(
+            1.0, float(np.min(np.diff(np.unique(v["col"])))) if v["col"].nunique() > 1 else cols / 2
+        )
         top = float(v["magnitude_px"].max())
         scale = 0.8 * spacing / top if top > 0 else 1.0
     elif not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
@@ -104,15 +109,28 @@ def drift_vector_figure(
     ys = np.column_stack([y0, y1, nan]).ravel()
     text = [
         f"d_row {r:+.2f} px, d_col {c:+.2f} px, |d| {m:.2f} px"
-        for r, c, m in zip(v["d_row"], v["d_col"], v["magnitude_px"])
+        for r, c, m in zip(v["d_row"], v["d_col"], v["magnitude_px"], strict=False)
     ]
     fig.add_trace(
-        go.Scatter(x=xs, y=ys, mode="lines", name="drift", line=dict(color="#d62728", width=2),
-                   hoverinfo="skip")
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            name="drift",
+            line=dict(color="#d62728", width=2),
+            hoverinfo="skip",
+        )
     )
     fig.add_trace(
-        go.Scatter(x=x0, y=y0, mode="markers", name="sample points", text=text, hoverinfo="text",
-                   marker=dict(size=4, color="#1f77b4"))
+        go.Scatter(
+            x=x0,
+            y=y0,
+            mode="markers",
+            name="sample points",
+            text=text,
+            hoverinfo="text",
+            marker=dict(size=4, color="#1f77b4"),
+        )
     )
     _image_axes(fig, rows, cols)
     label = f"{title} (arrows x{scale:.3g})" if title else None
@@ -158,8 +176,11 @@ def drift_heatmap_figure(
     rows, cols = mag.shape
     factor = max(rows, cols) / max_side
     if factor > 1:
-        small = cv2.resize(mag, (max(1, round(cols / factor)), max(1, round(rows / factor))),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            mag,
+            (max(1, round(cols / factor)), max(1, round(rows / factor))),
+            interpolation=cv2.INTER_AREA,
+        )
     else:
         small = mag
     unit = "px"
@@ -170,15 +191,23 @@ def drift_heatmap_figure(
     x = (np.arange(sc) + 0.5) * cols / sc - 0.5
     y = (np.arange(sr) + 0.5) * rows / sr - 0.5
     fig = go.Figure(
-        go.Heatmap(z=small, x=x, y=y, colorscale="Inferno", colorbar=dict(title=f"|drift| ({unit})"),
-                   hovertemplate="row %{y:.0f}, col %{x:.0f}: %{z:.2f} " + unit + "<extra></extra>")
+        go.Heatmap(
+            z=small,
+            x=x,
+            y=y,
+            colorscale="Inferno",
+            colorbar=dict(title=f"|drift| ({unit})"),
+            hovertemplate="row %{y:.0f}, col %{x:.0f}: %{z:.2f} " + unit + "<extra></extra>",
+        )
     )
     _image_axes(fig, rows, cols)
     fig.update_layout(template=_TEMPLATE, title=title)
     return fig
 
 
-def boundary_width_figure(table: pd.DataFrame, *, title: str | None = "Boundary width") -> go.Figure:
+def boundary_width_figure(
+    table: pd.DataFrame, *, title: str | None = "Boundary width"
+) -> go.Figure:
     """Grouped bars of the boundary-width histograms of several maps (label, corrected...).
 
     Parameters
@@ -195,16 +224,24 @@ def boundary_width_figure(table: pd.DataFrame, *, title: str | None = "Boundary 
 
     Examples
     --------
-    >>> t = pd.DataFrame({"map": ["label", "corrected"], "width_px": [1.0, 1.0], "fraction": [1.0, 1.0]})
+    >>> t = pd.DataFrame({"map": ["label", "corrected"], "width_px": [1.0, 1.0],
+    ...                   "fraction": [1.0, 1.0]})
     >>> [b.name for b in boundary_width_figure(t).data]
     ['label', 'corrected']
     """
     needed = {"map", "width_px", "fraction"}
     if not isinstance(table, pd.DataFrame) or not needed <= set(table.columns):
-        raise InputError(f"table must be a DataFrame with columns {sorted(needed)} (boundary_width_table).")
+        raise InputError(
+            f"table must be a DataFrame with columns {sorted(needed)} (boundary_width_table)."
+        )
     fig = go.Figure()
     for name, part in table.groupby("map", sort=False):
         fig.add_trace(go.Bar(x=part["width_px"], y=part["fraction"], name=str(name)))
-    fig.update_layout(template=_TEMPLATE, title=title, barmode="group", xaxis_title="local width (px)",
-                      yaxis_title="fraction of boundary skeleton")
+    fig.update_layout(
+        template=_TEMPLATE,
+        title=title,
+        barmode="group",
+        xaxis_title="local width (px)",
+        yaxis_title="fraction of boundary skeleton",
+    )
     return fig

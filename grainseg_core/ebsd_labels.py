@@ -52,7 +52,9 @@ __all__ = [
 ]
 
 #: Extensions of single-file EBSD maps (an Oxford map is a ``.cpr`` + ``.crc`` pair).
-MAP_EXTENSIONS: tuple[str, ...] = tuple(e for e in SUPPORTED_EBSD_EXTENSIONS if e not in (".cpr", ".crc"))
+MAP_EXTENSIONS: tuple[str, ...] = tuple(
+    e for e in SUPPORTED_EBSD_EXTENSIONS if e not in (".cpr", ".crc")
+)
 _IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 _SUPPORTED_TEXT = ".ang, .ctf, .h5/.hdf5/.h5ebsd, or an Oxford .cpr + .crc pair"
 
@@ -72,8 +74,8 @@ def _safe_name(name: str) -> str:
 def _pick_map(names: list[str]) -> list[str]:
     """The file names that make one EBSD map, or raise EBSDError saying why not."""
     singles = [n for n in names if _suffix(n) in MAP_EXTENSIONS]
-    cpr = {n[: -4].lower(): n for n in names if _suffix(n) == ".cpr"}
-    crc = {n[: -4].lower(): n for n in names if _suffix(n) == ".crc"}
+    cpr = {n[:-4].lower(): n for n in names if _suffix(n) == ".cpr"}
+    crc = {n[:-4].lower(): n for n in names if _suffix(n) == ".crc"}
     for stem, n in cpr.items():
         if stem not in crc:
             raise EBSDError(
@@ -92,7 +94,8 @@ def _pick_map(names: list[str]) -> list[str]:
         hint = (
             f" '{images[0]}' looks like an image: to use a boundary map drawn as an image, "
             "choose the 'boundary-map image' source instead."
-            if images else ""
+            if images
+            else ""
         )
         raise EBSDError(
             f"no EBSD map among the uploaded file(s) {names}; expected {_SUPPORTED_TEXT}.{hint}"
@@ -155,7 +158,9 @@ def read_ebsd_files(files: Mapping[str, bytes]) -> EBSDMap:
             return read_ebsd(paths[0])
         except EBSDError as exc:
             # Name the user's file, not the temporary copy.
-            text = str(exc).replace(str(paths[0].parent) + "/", "").replace(paths[0].name, chosen[0])
+            text = (
+                str(exc).replace(str(paths[0].parent) + "/", "").replace(paths[0].name, chosen[0])
+            )
             raise EBSDError(text) from exc
 
 
@@ -305,7 +310,7 @@ def correct_label(
     *,
     sem_pixel_size_um: float | None = None,
     ebsd_step_um: float | None = None,
-    config: RegistrationConfig = RegistrationConfig(),
+    config: RegistrationConfig | None = None,
     progress: ProgressCallback | None = None,
 ) -> CorrectedLabel:
     """Register an EBSD-derived boundary map to its SEM image and correct the drift.
@@ -318,7 +323,8 @@ def correct_label(
         Boundary map on the EBSD grid (:attr:`EBSDBoundaries.boundary`) or from an image.
     sem_pixel_size_um, ebsd_step_um : float, optional
         Both or neither; their ratio resamples the map (needed when shapes differ).
-    config : RegistrationConfig
+    config : RegistrationConfig, optional
+        Default ``RegistrationConfig()``.
     progress : callable, optional
         ``progress(done, total)`` per registration stage.
 
@@ -341,10 +347,13 @@ def correct_label(
     """
     size = check_pixel_size(sem_pixel_size_um, "sem_pixel_size_um")
     result = register(
-        sem_image, ebsd_boundary, sem_pixel_size_um=size, ebsd_step_um=ebsd_step_um,
-        config=config, progress=progress,
+        sem_image,
+        ebsd_boundary,
+        sem_pixel_size_um=size,
+        ebsd_step_um=ebsd_step_um,
+        config=RegistrationConfig() if config is None else config,
+        progress=progress,
     )
     shape = result.warped_boundary.shape
     before = boundary_at_sem_scale(np.asarray(ebsd_boundary) > 0, shape, result.scale)
     return CorrectedLabel(before, result.warped_boundary, result, size)
-

@@ -17,7 +17,8 @@ Example
 >>> import io
 >>> from PIL import Image
 >>> buf = io.BytesIO(); Image.new("L", (16, 12)).save(buf, format="PNG")
->>> csv = b"image_url;point;polygon\\nIMG_1.png;;[(1, 1), (5, 1), (5, 4), (1, 4)]\\nIMG_1.png;;[(1, 2)]"
+>>> csv = (b"image_url;point;polygon\\nIMG_1.png;;[(1, 1), (5, 1), (5, 4), (1, 4)]\\n"
+...        b"IMG_1.png;;[(1, 2)]")
 >>> ann = read_annotation_file(csv, name="polygons.csv")
 >>> out = rebuild_masks(ann, {"IMG_1.png": buf.getvalue()})
 >>> int(out.masks["IMG_1.png"].sum()), out.report["where"].tolist()
@@ -121,8 +122,12 @@ def _read_coco_tolerant(data: bytes, name: str) -> AnnotationFile:
             except AnnotationError as exc:
                 reason = str(exc).split(f"annotations[0] (id {ident})", 1)[-1].lstrip(" :")
                 problems.append(
-                    {"source": name, "where": f"annotations[{k}] (id {ident})",
-                     "field": "segmentation", "problem": reason}
+                    {
+                        "source": name,
+                        "where": f"annotations[{k}] (id {ident})",
+                        "field": "segmentation",
+                        "problem": reason,
+                    }
                 )
                 continue
             for img_name, item in one.items():
@@ -156,7 +161,8 @@ def read_annotation_file(data: bytes, *, name: str) -> AnnotationFile:
 
     Examples
     --------
-    >>> f = read_annotation_file(b"image_url;point;polygon\\na.png;;[(0,0),(2,0),(0,2)]", name="p.csv")
+    >>> text = b"image_url;point;polygon\\na.png;;[(0,0),(2,0),(0,2)]"
+    >>> f = read_annotation_file(text, name="p.csv")
     >>> f.kind, f.n_polygons, len(f.problems)
     ('csv', 1, 0)
     """
@@ -222,7 +228,9 @@ class RebuiltMasks:
                     name=stem,
                     image=self.images[name],
                     label=mask,
-                    pixel_size_um=pixel_size_um if pixel_size_um is not None else self.pixel_sizes[name],
+                    pixel_size_um=pixel_size_um
+                    if pixel_size_um is not None
+                    else self.pixel_sizes[name],
                     target=self.target,
                     source={"kind": "annotations", "image": name},
                 )
@@ -230,7 +238,9 @@ class RebuiltMasks:
         return out
 
 
-def _rasterize(item: ImageAnnotations | None, shape: tuple[int, int], target: str) -> tuple[np.ndarray, list[str]]:
+def _rasterize(
+    item: ImageAnnotations | None, shape: tuple[int, int], target: str
+) -> tuple[np.ndarray, list[str]]:
     polys = item.polygons if item is not None else ()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -280,7 +290,8 @@ def rebuild_masks(
     --------
     >>> from grainseg_core.io import Polygon
     >>> ann = {"a.png": ImageAnnotations("a.png", (Polygon([(0, 0), (4, 0), (4, 4), (0, 4)]),))}
-    >>> out = rebuild_masks(ann, {"a.png": np.zeros((8, 8), np.uint8), "b.png": np.zeros((8, 8), np.uint8)})
+    >>> blank = np.zeros((8, 8), np.uint8)
+    >>> out = rebuild_masks(ann, {"a.png": blank, "b.png": blank})
     >>> int(out.masks["a.png"].sum()), out.report["problem"].str.contains("no annotation").tolist()
     (16, [True])
     """
@@ -291,14 +302,17 @@ def rebuild_masks(
     elif isinstance(annotations, AnnotationSet):
         polys, source = dict(annotations.images), annotations.source_name
         problems = _report(
-            [{"source": source, "where": f"line {p.row}", "field": p.column, "problem": p.reason}
-             for p in annotations.report]
+            [
+                {"source": source, "where": f"line {p.row}", "field": p.column, "problem": p.reason}
+                for p in annotations.report
+            ]
         )
     elif isinstance(annotations, Mapping):
         polys, source, problems = dict(annotations), "annotations", _report([])
     else:
         raise InputError(
-            f"annotations must be an AnnotationFile, AnnotationSet or dict; got {type(annotations).__name__}."
+            "annotations must be an AnnotationFile, AnnotationSet or dict; got "
+            f"{type(annotations).__name__}."
         )
     given = {image_base_name(str(k)): v for k, v in images.items()}
     rows: list[dict[str, Any]] = problems.to_dict("records")
@@ -309,9 +323,15 @@ def rebuild_masks(
     for name, item in polys.items():
         if name not in given:
             if len(item):
-                rows.append({"source": source, "where": name, "field": "image",
-                             "problem": f"image not given ({len(item)} polygon(s) unused); add "
-                                        "it to the upload (matched by base name)."})
+                rows.append(
+                    {
+                        "source": source,
+                        "where": name,
+                        "field": "image",
+                        "problem": f"image not given ({len(item)} polygon(s) unused); add "
+                        "it to the upload (matched by base name).",
+                    }
+                )
             continue
         value = given[name]
         try:
@@ -333,15 +353,26 @@ def rebuild_masks(
         for note in notes:
             rows.append({"source": source, "where": name, "field": "polygon", "problem": note})
         masks[name], arrays[name], sizes[name] = mask, image, size
-        summary.append({
-            "image": name, "rows": int(image.shape[0]), "cols": int(image.shape[1]),
-            "n_polygons": len(item), "label_fraction": float(mask.mean()),
-            "status": "ok" if len(item) else "no polygons",
-        })
+        summary.append(
+            {
+                "image": name,
+                "rows": int(image.shape[0]),
+                "cols": int(image.shape[1]),
+                "n_polygons": len(item),
+                "label_fraction": float(mask.mean()),
+                "status": "ok" if len(item) else "no polygons",
+            }
+        )
     for name in given:
         if name not in polys:
-            rows.append({"source": name, "where": name, "field": "image",
-                         "problem": "no annotation names this image; it was left out."})
+            rows.append(
+                {
+                    "source": name,
+                    "where": name,
+                    "field": "image",
+                    "problem": "no annotation names this image; it was left out.",
+                }
+            )
     if not masks:
         unreadable = [n for n in polys if n in given]
         if unreadable:
@@ -355,5 +386,11 @@ def rebuild_masks(
             f"{len(given)} given image(s) (e.g. expected '{next(iter(polys), '?')}'); images "
             "are matched by base name."
         )
-    return RebuiltMasks(masks, arrays, sizes, pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS)),
-                        _report(rows), target)
+    return RebuiltMasks(
+        masks,
+        arrays,
+        sizes,
+        pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS)),
+        _report(rows),
+        target,
+    )

@@ -13,10 +13,14 @@ from ui.dataset_ebsd import render_ebsd_section
 from ui.dataset_export import render_export_section
 
 st.title("Dataset builder")
-st.caption("Turn annotations into training labels, check them against the micrograph, and export patches "
-           "for the Training page.")
+st.caption(
+    "Turn annotations into training labels, check them against the micrograph, and export patches "
+    "for the Training page."
+)
 
-tab_a, tab_b, tab_c = st.tabs(["(a) Polygons → masks", "(b) SEM + EBSD → label", "(c) Export patches"])
+tab_a, tab_b, tab_c = st.tabs(
+    ["(a) Polygons → masks", "(b) SEM + EBSD → label", "(c) Export patches"]
+)
 with tab_a:
     render_annotation_section()
 with tab_b:

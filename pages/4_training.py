@@ -13,7 +13,12 @@ from grainseg_core.datasets import list_datasets
 from grainseg_core.training import list_runs
 from ui import state
 from ui.training_form import render_training_form
-from ui.training_runs import render_compare_curves, render_publish, render_run_panel, render_runs_overview
+from ui.training_runs import (
+    render_compare_curves,
+    render_publish,
+    render_run_panel,
+    render_runs_overview,
+)
 
 st.title("Training")
 st.caption(

@@ -10,19 +10,35 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import state
-from ui.compare_views import choose_image, choose_models, comparison, predict_boundaries, render_tables, render_views
+from ui.compare_views import (
+    choose_image,
+    choose_models,
+    comparison,
+    predict_boundaries,
+    render_tables,
+    render_views,
+)
 from ui.errors import user_errors
 
 st.title("Compare models")
-st.caption("Two models on one micrograph with known boundaries: where each is right, where they differ, "
-           "and what that does to the grains.")
+st.caption(
+    "Two models on one micrograph with known boundaries: where each is right, where they differ, "
+    "and what that does to the grains."
+)
 
 models = choose_models()
 item = choose_image() if models is not None else None
 if models is not None and item is not None:
     c1, c2, c3 = st.columns(3)
-    threshold = c1.slider("Threshold", 0.05, 0.95, float(state.postprocess_config().threshold), 0.05,
-                          key="cmp_threshold", help="Other post-processing settings come from the Segment page.")
+    threshold = c1.slider(
+        "Threshold",
+        0.05,
+        0.95,
+        float(state.postprocess_config().threshold),
+        0.05,
+        key="cmp_threshold",
+        help="Other post-processing settings come from the Segment page.",
+    )
     tolerance = c2.slider("Boundary tolerance (px)", 0.0, 5.0, 2.0, 0.5, key="cmp_tolerance")
     min_size = c3.selectbox("Minimum grain size (px)", [0, 3, 7, 11], index=1, key="cmp_min_size")
     with user_errors("comparing the models") as outcome:

@@ -39,17 +39,19 @@ def test_plain_uploads_are_keyed_by_base_name_first_wins():
 
 
 def test_zip_members_are_expanded_and_unsafe_ones_refused():
-    data = _zip({
-        "set/IMG_1.png": b"one",
-        "../evil.png": b"x",
-        "/etc/passwd": b"x",
-        "C:/win.png": b"x",
-        "a/../../up.png": b"x",
-        "__MACOSX/set/._IMG_1.png": b"fork",
-        "set/.hidden": b"h",
-        "set/sub/": b"",
-        "set/poly.csv": b"image_url;point;polygon",
-    })
+    data = _zip(
+        {
+            "set/IMG_1.png": b"one",
+            "../evil.png": b"x",
+            "/etc/passwd": b"x",
+            "C:/win.png": b"x",
+            "a/../../up.png": b"x",
+            "__MACOSX/set/._IMG_1.png": b"fork",
+            "set/.hidden": b"h",
+            "set/sub/": b"",
+            "set/poly.csv": b"image_url;point;polygon",
+        }
+    )
     bundle = collect_files([("upload.zip", data)])
     assert sorted(bundle.files) == ["IMG_1.png", "poly.csv"]
     assert bundle.files["IMG_1.png"].origin == "upload.zip:set/IMG_1.png"

@@ -103,7 +103,8 @@ def test_gap_closures_both_directions():
     b[1, 7:11] = False  # B misses 4 px
     sites = gap_closures(a, b, t, names=("bce", "topo"), min_size_px=1)
     assert sites[["closed_by", "left_open_by", "size_px"]].values.tolist() == [
-        ["bce", "topo", 4], ["topo", "bce", 3]
+        ["bce", "topo", 4],
+        ["topo", "bce", 3],
     ]
     assert sites.loc[0, "col"] == pytest.approx(8.5) and sites.loc[0, "row"] == 1.0
     assert gap_closures(a, b, t, names=("bce", "topo"), min_size_px=4)["size_px"].tolist() == [4]

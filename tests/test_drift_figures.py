@@ -7,7 +7,11 @@ import pandas as pd
 import pytest
 
 from grainseg_core.drift import boundary_width_table, drift_magnitude, drift_vectors
-from grainseg_core.drift_figures import boundary_width_figure, drift_heatmap_figure, drift_vector_figure
+from grainseg_core.drift_figures import (
+    boundary_width_figure,
+    drift_heatmap_figure,
+    drift_vector_figure,
+)
 from grainseg_core.errors import InputError
 
 

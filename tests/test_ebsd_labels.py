@@ -35,7 +35,10 @@ def _png(arr: np.ndarray) -> bytes:
         ({"map.crc": b"\x00"}, "its header 'map.cpr' is missing"),
         ({"a.ang": b"x", "b.ctf": b"y"}, "several EBSD maps"),
         ({"a.ang": b""}, "is empty"),
-        ({"bad.ang": b"# not really\nhello world\n1 2 3\n"}, "bad.ang could not be read as an EBSD map"),
+        (
+            {"bad.ang": b"# not really\nhello world\n1 2 3\n"},
+            "bad.ang could not be read as an EBSD map",
+        ),
     ],
 )
 def test_wrong_kinds_of_file_give_plain_messages(files, message):
@@ -62,23 +65,35 @@ def test_real_ang_and_oxford_pair_from_bytes(shared_data):
     ebsd = read_ebsd_files({"upload/" + ang.name: ang.read_bytes(), "readme.txt": b"ignored"})
     assert ebsd.shape == (100, 117) and ebsd.step_size_um == (1.5, 1.5)
     folder = shared_data / "ebsd" / "defdap_ni"
-    pair = {p.name: p.read_bytes() for p in (folder / "testDataEBSD.cpr", folder / "testDataEBSD.crc")}
+    pair = {
+        p.name: p.read_bytes() for p in (folder / "testDataEBSD.cpr", folder / "testDataEBSD.crc")
+    }
     ni = read_ebsd_files(pair)
     assert ni.shape == (243, 359) and ni.step_size_um == (0.12, 0.12)
-    gb = classify_boundaries(ni, config=GBConfig(lagb_min_deg=5, hagb_min_deg=10, include_lagb=False))
+    gb = classify_boundaries(
+        ni, config=GBConfig(lagb_min_deg=5, hagb_min_deg=10, include_lagb=False)
+    )
     assert 0.01 < gb.boundary.mean() < 0.5
 
 
 def test_boundary_map_from_image_polarity_and_scales():
     white_lines = np.zeros((10, 12), np.uint8)
     white_lines[4] = 255
-    np.testing.assert_array_equal(boundary_map_from_image(_png(white_lines), name="w.png"), white_lines > 0)
+    np.testing.assert_array_equal(
+        boundary_map_from_image(_png(white_lines), name="w.png"), white_lines > 0
+    )
     black_lines = 255 - white_lines
     np.testing.assert_array_equal(boundary_map_from_image(black_lines), white_lines > 0)
-    np.testing.assert_array_equal(boundary_map_from_image(black_lines, foreground="black"), white_lines > 0)
+    np.testing.assert_array_equal(
+        boundary_map_from_image(black_lines, foreground="black"), white_lines > 0
+    )
     # 0/1 maps and 16-bit maps are rescaled to the 0-255 scale
-    np.testing.assert_array_equal(boundary_map_from_image((white_lines > 0).astype(np.uint8)), white_lines > 0)
-    np.testing.assert_array_equal(boundary_map_from_image(white_lines.astype(np.uint16) * 257), white_lines > 0)
+    np.testing.assert_array_equal(
+        boundary_map_from_image((white_lines > 0).astype(np.uint8)), white_lines > 0
+    )
+    np.testing.assert_array_equal(
+        boundary_map_from_image(white_lines.astype(np.uint16) * 257), white_lines > 0
+    )
     with pytest.raises(InputError, match="has no boundary pixels"):
         boundary_map_from_image(np.zeros((10, 10), np.uint8), foreground="white")
     with pytest.raises(InputError, match="foreground must be"):
@@ -107,8 +122,12 @@ def test_correct_label_recovers_a_known_shift():
     ms = make_microstructure((256, 256), seed=3, mean_grain_size_px=30)
     moved = np.roll(ms.boundary, (4, -3), axis=(0, 1))  # the "EBSD" map, drifted by (4, -3)
     calls = []
-    out = correct_label(ms.image, moved, config=RegistrationConfig(local=False),
-                        progress=lambda d, t: calls.append((d, t)))
+    out = correct_label(
+        ms.image,
+        moved,
+        config=RegistrationConfig(local=False),
+        progress=lambda d, t: calls.append((d, t)),
+    )
     assert np.round(out.drift[:, 128, 128]).tolist() == [4.0, -3.0]
     np.testing.assert_array_equal(out.before, moved)
     inner = (slice(8, -8), slice(8, -8))

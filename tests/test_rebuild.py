@@ -47,7 +47,7 @@ def test_csv_with_broken_rows_keeps_good_rows_and_reports_bad_ones():
     where = out.report["where"].tolist()
     assert where[:2] == ["line 3", "line 5"]
     assert "IMG_3.png" in where and "IMG_9.png" in where
-    problems = dict(zip(out.report["where"], out.report["problem"]))
+    problems = dict(zip(out.report["where"], out.report["problem"], strict=False))
     assert "image not given" in problems["IMG_3.png"]
     assert "no annotation names this image" in problems["IMG_9.png"]
     assert out.summary["n_polygons"].tolist() == [1, 1]
@@ -60,8 +60,13 @@ def test_strict_reader_would_have_failed_on_the_same_file():
 
 
 def test_corrupt_image_is_reported_and_clipped_polygons_noted():
-    csv = b"image_url;point;polygon\na.png;;[(0, 0), (40, 0), (40, 4), (0, 4)]\nb.png;;[(0, 0), (3, 0), (3, 3)]\n"
-    out = rebuild_masks(read_annotation_file(csv, name="p.csv"), {"a.png": _png(10, 10), "b.png": b"\x89PNG broken"})
+    csv = (
+        b"image_url;point;polygon\na.png;;[(0, 0), (40, 0), (40, 4), (0, 4)]\n"
+        b"b.png;;[(0, 0), (3, 0), (3, 3)]\n"
+    )
+    out = rebuild_masks(
+        read_annotation_file(csv, name="p.csv"), {"a.png": _png(10, 10), "b.png": b"\x89PNG broken"}
+    )
     assert list(out.masks) == ["a.png"]
     rows = out.report.set_index("where")
     assert rows.loc["b.png", "field"] == "image"
@@ -86,10 +91,18 @@ def test_boundary_target_keeps_touching_polygons_apart():
 
 def test_images_listed_without_polygons_get_empty_masks_and_pairs_export(tmp_path):
     coco = {
-        "images": [{"id": 1, "file_name": "x/a.png", "height": 64, "width": 64},
-                   {"id": 2, "file_name": "b.png", "height": 64, "width": 64}],
-        "annotations": [{"id": 7, "image_id": 1, "category_id": 1,
-                         "segmentation": [[8, 8, 40, 8, 40, 40, 8, 40]]}],
+        "images": [
+            {"id": 1, "file_name": "x/a.png", "height": 64, "width": 64},
+            {"id": 2, "file_name": "b.png", "height": 64, "width": 64},
+        ],
+        "annotations": [
+            {
+                "id": 7,
+                "image_id": 1,
+                "category_id": 1,
+                "segmentation": [[8, 8, 40, 8, 40, 40, 8, 40]],
+            }
+        ],
         "categories": [{"id": 1, "name": "melt pool"}],
     }
     ann = read_annotation_file(json.dumps(coco).encode(), name="coco.json")
@@ -100,7 +113,9 @@ def test_images_listed_without_polygons_get_empty_masks_and_pairs_export(tmp_pat
     pairs = out.pairs(pixel_size_um=0.5)
     assert [p.name for p in pairs] == ["a", "b"] and pairs[0].pixel_size_um == 0.5
     assert pairs[0].target == "mask"
-    manifest = export_dataset(pairs, tmp_path / "ds", PatchConfig(size=32, val_fraction=0.0, test_fraction=0.5))
+    manifest = export_dataset(
+        pairs, tmp_path / "ds", PatchConfig(size=32, val_fraction=0.0, test_fraction=0.5)
+    )
     assert len(manifest.patches) == 8
 
 
@@ -146,7 +161,9 @@ def test_whole_file_errors_raise():
 
 def test_real_coco_melt_pools(shared_data):
     folder = shared_data / "polygons_coco" / "examples" / "instance_segmentation" / "data"
-    ann = read_annotation_file((folder / "annotations" / "validation.json").read_bytes(), name="validation.json")
+    ann = read_annotation_file(
+        (folder / "annotations" / "validation.json").read_bytes(), name="validation.json"
+    )
     names = sorted(ann.images)[:3]
     images = {n: (folder / "validation" / n).read_bytes() for n in names}
     out = rebuild_masks(ann, images)
@@ -155,4 +172,8 @@ def test_real_coco_melt_pools(shared_data):
     # 29 images were not uploaded; each with polygons is reported, none is silently lost.
     unused = out.report[out.report["problem"].str.contains("image not given")]
     assert len(unused) == sum(1 for n, a in ann.images.items() if n not in names and len(a))
-    assert all(0 < f < 1 for f, k in zip(out.summary["label_fraction"], out.summary["n_polygons"]) if k)
+    assert all(
+        0 < f < 1
+        for f, k in zip(out.summary["label_fraction"], out.summary["n_polygons"], strict=False)
+        if k
+    )

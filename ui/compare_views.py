@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from grainseg_core.compare import ModelComparison, compare_models, crop_bounds, gap_closures, sites_in_crop
+from grainseg_core.compare import (
+    ModelComparison,
+    compare_models,
+    crop_bounds,
+    gap_closures,
+    sites_in_crop,
+)
 from grainseg_core.compare_figures import grain_size_overlay_figure, marked_overlay_figure
 from grainseg_core.ebsd_labels import boundary_map_from_image
 from grainseg_core.errors import InputError
@@ -56,8 +62,9 @@ def choose_models() -> tuple[ZooEntry, ZooEntry] | None:
     entries = list_models(state.models_root())
     if len(entries) < 2:
         st.warning(
-            f"The model zoo (`{state.models_root()}`) holds {len(entries)} model(s); comparing needs two. "
-            "Train and publish another on the Training page (or point GRAINSEG_MODELS_DIR to a zoo)."
+            f"The model zoo (`{state.models_root()}`) holds {len(entries)} model(s); comparing "
+            "needs two. Train and publish another on the Training page (or point "
+            "GRAINSEG_MODELS_DIR to a zoo)."
         )
         return None
     names = [e.name for e in entries]
@@ -65,18 +72,32 @@ def choose_models() -> tuple[ZooEntry, ZooEntry] | None:
     pair = comparison_pair(state.models_root())
     if pair is not None:
         default = (pair[0].name, pair[1].name)
-        st.caption(f"Default: the comparison pair **{pair[0].title}** (BCE) vs **{pair[1].title}** (BCE + TopoLoss).")
+        st.caption(
+            f"Default: the comparison pair **{pair[0].title}** (BCE) vs **{pair[1].title}** "
+            "(BCE + TopoLoss)."
+        )
     else:
         default = (names[0], names[1])
         st.info(
-            "The zoo has no BCE / BCE + TopoLoss comparison pair (cards with roles 'compare_bce' and "
-            f"'compare_topo'), so its first two models are shown: **{names[0]}** and **{names[1]}**."
+            "The zoo has no BCE / BCE + TopoLoss comparison pair (cards with roles "
+            "'compare_bce' and 'compare_topo'), so its first two models are shown: "
+            f"**{names[0]}** and **{names[1]}**."
         )
     c1, c2 = st.columns(2)
-    a = c1.selectbox("Model A", names, index=names.index(default[0]), key="cmp_model_a",
-                     format_func=lambda n: by_name[n].title or n)
-    b = c2.selectbox("Model B", names, index=names.index(default[1]), key="cmp_model_b",
-                     format_func=lambda n: by_name[n].title or n)
+    a = c1.selectbox(
+        "Model A",
+        names,
+        index=names.index(default[0]),
+        key="cmp_model_a",
+        format_func=lambda n: by_name[n].title or n,
+    )
+    b = c2.selectbox(
+        "Model B",
+        names,
+        index=names.index(default[1]),
+        key="cmp_model_b",
+        format_func=lambda n: by_name[n].title or n,
+    )
     if a == b:
         st.warning("Choose two different models to compare.")
         return None
@@ -92,8 +113,13 @@ def _sample(name: str):
 def choose_image() -> GroundTruthImage | None:
     """A bundled sample with traced boundaries, or an uploaded image + boundary map."""
     samples = [i for i in list_samples() if i.has_label]
-    source = st.radio("Image with ground truth", ["sample", "upload"], horizontal=True, key="cmp_source",
-                      format_func=lambda s: "Bundled sample" if s == "sample" else "Upload image + boundary map")
+    source = st.radio(
+        "Image with ground truth",
+        ["sample", "upload"],
+        horizontal=True,
+        key="cmp_source",
+        format_func=lambda s: "Bundled sample" if s == "sample" else "Upload image + boundary map",
+    )
     override = state.pixel_size_override()
     if source == "sample":
         titles = {i.name: i.title for i in samples}
@@ -101,9 +127,14 @@ def choose_image() -> GroundTruthImage | None:
         image, truth, px = _sample(name)
         return GroundTruthImage(name, image, truth, override or px, f"sample:{name}")
     c1, c2, c3 = st.columns([2, 2, 1])
-    up_image = c1.file_uploader("Micrograph", type=["png", "jpg", "jpeg", "tif", "tiff", "bmp"], key="cmp_image")
-    up_truth = c2.file_uploader("Its boundary map (lines on a plain background)",
-                                type=["png", "tif", "tiff", "bmp"], key="cmp_truth")
+    up_image = c1.file_uploader(
+        "Micrograph", type=["png", "jpg", "jpeg", "tif", "tiff", "bmp"], key="cmp_image"
+    )
+    up_truth = c2.file_uploader(
+        "Its boundary map (lines on a plain background)",
+        type=["png", "tif", "tiff", "bmp"],
+        key="cmp_truth",
+    )
     colour = c3.radio("Line colour", ["auto", "white", "black"], key="cmp_truth_colour")
     if up_image is None or up_truth is None:
         st.info("Upload a micrograph and its ground-truth boundary map of the same size.")
@@ -113,8 +144,9 @@ def choose_image() -> GroundTruthImage | None:
         truth = boundary_map_from_image(up_truth.getvalue(), name=up_truth.name, foreground=colour)
         if truth.shape != image.shape:
             raise InputError(
-                f"the boundary map '{up_truth.name}' is {truth.shape[1]}x{truth.shape[0]} px but the image "
-                f"'{up_image.name}' is {image.shape[1]}x{image.shape[0]} px; they must be the same size."
+                f"the boundary map '{up_truth.name}' is {truth.shape[1]}x{truth.shape[0]} px but "
+                f"the image '{up_image.name}' is {image.shape[1]}x{image.shape[0]} px; they must "
+                "be the same size."
             )
     if outcome.failed:
         return None
@@ -122,7 +154,9 @@ def choose_image() -> GroundTruthImage | None:
     return GroundTruthImage(up_image.name, image, truth, override or meta.pixel_size_um, key)
 
 
-def predict_boundaries(item: GroundTruthImage, models: tuple[ZooEntry, ZooEntry], threshold: float) -> dict[str, np.ndarray]:
+def predict_boundaries(
+    item: GroundTruthImage, models: tuple[ZooEntry, ZooEntry], threshold: float
+) -> dict[str, np.ndarray]:
     """Each model's post-processed boundary mask (cached probability maps)."""
     post = replace(state.postprocess_config(), threshold=float(threshold))
     tta = state.tta_mode()
@@ -132,25 +166,45 @@ def predict_boundaries(item: GroundTruthImage, models: tuple[ZooEntry, ZooEntry]
         with st.spinner(f"Running {model.title or model.name}..."):
             prob, _ = probability_cached(item.image, [model.path], image_key=image_key, tta=tta)
             boundary, _, _, _ = postprocess_cached(
-                prob, post, prob_key=f"{image_key}|{model.path}|{tta}", pixel_size_um=item.pixel_size_um
+                prob,
+                post,
+                prob_key=f"{image_key}|{model.path}|{tta}",
+                pixel_size_um=item.pixel_size_um,
             )
         out[model.name] = boundary
     return out
 
 
 @st.cache_data(max_entries=6, show_spinner=False)
-def _compare(key: str, _preds: dict[str, np.ndarray], _truth: np.ndarray, tolerance: float,
-             pixel_size_um: float | None, min_size: int) -> tuple[ModelComparison, pd.DataFrame]:
+def _compare(
+    key: str,
+    _preds: dict[str, np.ndarray],
+    _truth: np.ndarray,
+    tolerance: float,
+    pixel_size_um: float | None,
+    min_size: int,
+) -> tuple[ModelComparison, pd.DataFrame]:
     names = tuple(_preds)
-    cmp = compare_models(_preds, _truth, tolerance_px=tolerance, pixel_size_um=pixel_size_um, min_size_px=min_size)
-    sites = gap_closures(_preds[names[0]], _preds[names[1]], _truth, names=names, tolerance_px=tolerance)
+    cmp = compare_models(
+        _preds, _truth, tolerance_px=tolerance, pixel_size_um=pixel_size_um, min_size_px=min_size
+    )
+    sites = gap_closures(
+        _preds[names[0]], _preds[names[1]], _truth, names=names, tolerance_px=tolerance
+    )
     return cmp, sites
 
 
-def comparison(item: GroundTruthImage, preds: dict[str, np.ndarray], threshold: float, tolerance: float,
-               min_size: int) -> tuple[ModelComparison, pd.DataFrame]:
+def comparison(
+    item: GroundTruthImage,
+    preds: dict[str, np.ndarray],
+    threshold: float,
+    tolerance: float,
+    min_size: int,
+) -> tuple[ModelComparison, pd.DataFrame]:
     """Metric/distance tables and gap sites (cached per inputs)."""
-    key = digest(item.key, *preds, repr(threshold), repr(state.postprocess_config()), state.tta_mode())
+    key = digest(
+        item.key, *preds, repr(threshold), repr(state.postprocess_config()), state.tta_mode()
+    )
     return _compare(key, preds, item.truth, float(tolerance), item.pixel_size_um, int(min_size))
 
 
@@ -159,10 +213,16 @@ def _crop(item: GroundTruthImage, sites: pd.DataFrame) -> tuple[int, int, int, i
     c1, c2, c3 = st.columns([1, 2, 2])
     zoom = c1.select_slider("Zoom", list(_ZOOMS), value="100%", key="cmp_zoom")
     frac = _ZOOMS[zoom]
-    options = ["manual"] + [f"site {i + 1}: {r.closed_by} closes {r.size_px} px at ({r.row:.0f}, {r.col:.0f})"
-                            for i, r in enumerate(sites.head(20).itertuples())]
-    target = c2.selectbox("Centre on", options, key="cmp_centre",
-                          help="Jump to a place where one model closes a gap the other leaves open.")
+    options = ["manual"] + [
+        f"site {i + 1}: {r.closed_by} closes {r.size_px} px at ({r.row:.0f}, {r.col:.0f})"
+        for i, r in enumerate(sites.head(20).itertuples())
+    ]
+    target = c2.selectbox(
+        "Centre on",
+        options,
+        key="cmp_centre",
+        help="Jump to a place where one model closes a gap the other leaves open.",
+    )
     if target != "manual":
         site = sites.iloc[options.index(target) - 1]
         center = (float(site["row"]), float(site["col"]))
@@ -172,40 +232,73 @@ def _crop(item: GroundTruthImage, sites: pd.DataFrame) -> tuple[int, int, int, i
         r = c3.slider("Centre row", 0, rows - 1, rows // 2, key="cmp_row", disabled=frac == 1.0)
         c = c3.slider("Centre column", 0, cols - 1, cols // 2, key="cmp_col", disabled=frac == 1.0)
         center = (float(r), float(c))
-    return crop_bounds((rows, cols), center=center, size=(max(8, round(rows * frac)), max(8, round(cols * frac))))
+    return crop_bounds(
+        (rows, cols), center=center, size=(max(8, round(rows * frac)), max(8, round(cols * frac)))
+    )
 
 
-def render_views(item: GroundTruthImage, preds: dict[str, np.ndarray], sites: pd.DataFrame, tolerance: float) -> None:
+def render_views(
+    item: GroundTruthImage, preds: dict[str, np.ndarray], sites: pd.DataFrame, tolerance: float
+) -> None:
     """Side-by-side confusion overlays of one shared crop, with gap-closure markers."""
     r0, r1, c0, c1 = bounds = _crop(item, sites)
     st.caption(
-        "Colours: " + ", ".join(f"{k} {name}" for k, name in
-                                (("TP", "cyan"), ("FP", "yellow"), ("FN", "red"), ("TN", "image"))) +
-        f" (boundary tolerance {tolerance:g} px). Green circles: gaps this model closes and the other "
+        "Colours: "
+        + ", ".join(
+            f"{k} {name}"
+            for k, name in (("TP", "cyan"), ("FP", "yellow"), ("FN", "red"), ("TN", "image"))
+        )
+        + f" (boundary tolerance {tolerance:g} px). Green circles: gaps this model closes and "
+        "the other "
         f"leaves open. Crop rows {r0}-{r1}, columns {c0}-{c1}."
     )
     names = list(preds)
     cols = st.columns(2)
-    for col, name, other in zip(cols, names, names[::-1]):
-        rgb = confusion_overlay(preds[name][r0:r1, c0:c1], item.truth[r0:r1, c0:c1], tolerance_px=tolerance,
-                                image=item.image[r0:r1, c0:c1])
+    for col, name, other in zip(cols, names, names[::-1], strict=False):
+        rgb = confusion_overlay(
+            preds[name][r0:r1, c0:c1],
+            item.truth[r0:r1, c0:c1],
+            tolerance_px=tolerance,
+            image=item.image[r0:r1, c0:c1],
+        )
         mine = sites_in_crop(sites[sites["closed_by"] == name], bounds)
-        fig = marked_overlay_figure(rgb, mine, title=f"{name}: {len(mine)} gap(s) closed that {other} leaves open",
-                                    marker_name=f"{name} closes a gap {other} leaves open")
+        fig = marked_overlay_figure(
+            rgb,
+            mine,
+            title=f"{name}: {len(mine)} gap(s) closed that {other} leaves open",
+            marker_name=f"{name} closes a gap {other} leaves open",
+        )
         col.plotly_chart(fig, key=f"cmp_view_{name}")
 
 
 def render_tables(cmp: ModelComparison, names: list[str]) -> None:
     """The metric table, the distribution overlay with JS distances, downloads."""
     table = cmp.metrics.join(cmp.distances[["js_distance", "ks_statistic"]])
-    table = table.rename(columns={"js_distance": "JS distance (sizes)", "ks_statistic": "KS D (sizes)",
-                                  "hd95_px": "HD95 (px)", "n_grains": "grains",
-                                  "grain_count_error": "grain-count error"})
+    table = table.rename(
+        columns={
+            "js_distance": "JS distance (sizes)",
+            "ks_statistic": "KS D (sizes)",
+            "hd95_px": "HD95 (px)",
+            "n_grains": "grains",
+            "grain_count_error": "grain-count error",
+        }
+    )
     n_true = len(cmp.grain_tables[cmp.truth_name])
-    st.markdown(f"##### Metrics against the ground truth ({n_true} grains; tolerance {cmp.tolerance_px:g} px)")
+    st.markdown(
+        f"##### Metrics against the ground truth ({n_true} grains; "
+        f"tolerance {cmp.tolerance_px:g} px)"
+    )
     st.dataframe(table.style.format(precision=3), width="stretch", key="cmp_metrics")
-    st.download_button("Metrics (CSV)", data=functools.partial(table.to_csv), file_name="model_comparison.csv",
-                       mime="text/csv", key="cmp_dl", on_click="ignore")
+    st.download_button(
+        "Metrics (CSV)",
+        data=functools.partial(table.to_csv),
+        file_name="model_comparison.csv",
+        mime="text/csv",
+        key="cmp_dl",
+        on_click="ignore",
+    )
     unit = "um" if cmp.size_column.endswith("um") else "px"
-    st.plotly_chart(grain_size_overlay_figure(cmp.sizes(), cmp.distances, x_title=f"ECD ({unit})"),
-                    key="cmp_sizes")
+    st.plotly_chart(
+        grain_size_overlay_figure(cmp.sizes(), cmp.distances, x_title=f"ECD ({unit})"),
+        key="cmp_sizes",
+    )

@@ -44,7 +44,9 @@ def rebuilt_record() -> RebuiltRecord | None:
     return st.session_state.get(REBUILT)
 
 
-def _rebuild(ann_name: str, ann_bytes: bytes, uploads: list[tuple[str, bytes]], target: str, key: str) -> None:
+def _rebuild(
+    ann_name: str, ann_bytes: bytes, uploads: list[tuple[str, bytes]], target: str, key: str
+) -> None:
     bundle = collect_files(uploads)
     images = {k: f.data for k, f in bundle.with_suffix(*[f".{t}" for t in IMAGE_TYPES]).items()}
     others = [k for k in bundle.files if k not in images]
@@ -58,7 +60,9 @@ def _draw(record: RebuiltRecord) -> None:
     res = record.result
     report = res.report
     if record.notes:
-        extra = pd.DataFrame({"source": "upload", "where": "", "field": "file", "problem": list(record.notes)})
+        extra = pd.DataFrame(
+            {"source": "upload", "where": "", "field": "file", "problem": list(record.notes)}
+        )
         report = pd.concat([report, extra], ignore_index=True)
     rows_rejected = int(report["where"].astype(str).str.startswith(("line ", "annotations[")).sum())
     c1, c2, c3, c4 = st.columns(4)
@@ -68,7 +72,8 @@ def _draw(record: RebuiltRecord) -> None:
     c4.metric("Other problems", len(report) - rows_rejected)
     if len(report):
         st.warning(
-            f"{len(report)} problem(s) in **{record.annotation_name}** and the images: the rows and "
+            f"{len(report)} problem(s) in **{record.annotation_name}** and the images: the rows "
+            "and "
             "images listed below were left out; everything else was kept."
         )
         st.dataframe(report, hide_index=True, width="stretch", key="ds_ann_report")
@@ -82,14 +87,19 @@ def _draw(record: RebuiltRecord) -> None:
     left, right = st.columns(2)
     with left:
         alpha = 0.45 if res.target == "mask" else 1.0
-        show_image(boundary_overlay(image, mask, color=(255, 40, 40), alpha=alpha),
-                   caption=f"{shown}: reconstructed {res.target} over the image")
+        show_image(
+            boundary_overlay(image, mask, color=(255, 40, 40), alpha=alpha),
+            caption=f"{shown}: reconstructed {res.target} over the image",
+        )
     with right:
         show_image(mask.astype("uint8") * 255, caption=f"{res.target} (white)")
     st.download_button(
         f"Download the {len(names)} masks (zip of PNG)",
         data=functools.partial(masks_zip, res.masks, suffix=f"_{res.target}"),
-        file_name="masks.zip", mime="application/zip", key="ds_ann_download", on_click="ignore",
+        file_name="masks.zip",
+        mime="application/zip",
+        key="ds_ann_download",
+        on_click="ignore",
     )
 
 
@@ -102,22 +112,39 @@ def render_annotation_section() -> None:
     c1, c2 = st.columns(2)
     ann_file = c1.file_uploader(
         "Annotation file: polygon CSV (image_url;point;polygon) or COCO JSON",
-        type=["csv", "json", "txt"], key="ds_ann_file",
+        type=["csv", "json", "txt"],
+        key="ds_ann_file",
     )
     uploads = c2.file_uploader(
-        "Images (several files, or a zip of them)", type=[*IMAGE_TYPES, "zip"],
-        accept_multiple_files=True, key="ds_ann_images",
+        "Images (several files, or a zip of them)",
+        type=[*IMAGE_TYPES, "zip"],
+        accept_multiple_files=True,
+        key="ds_ann_images",
     )
     target = st.radio(
-        "Label to build", ["mask", "boundary"], horizontal=True, key="ds_ann_target",
-        format_func=lambda t: "filled polygons (particles)" if t == "mask" else "polygon outlines (boundaries)",
+        "Label to build",
+        ["mask", "boundary"],
+        horizontal=True,
+        key="ds_ann_target",
+        format_func=lambda t: (
+            "filled polygons (particles)" if t == "mask" else "polygon outlines (boundaries)"
+        ),
     )
     record = rebuilt_record()
     if ann_file is not None and uploads:
         files = [(f.name, f.getvalue()) for f in uploads]
-        key = digest(ann_file.name, ann_file.getvalue(), target, *[n for n, _ in files], *[b for _, b in files])
+        key = digest(
+            ann_file.name,
+            ann_file.getvalue(),
+            target,
+            *[n for n, _ in files],
+            *[b for _, b in files],
+        )
         if record is None or record.key != key:
-            with st.spinner("Rebuilding the masks..."), user_errors("rebuilding the masks") as outcome:
+            with (
+                st.spinner("Rebuilding the masks..."),
+                user_errors("rebuilding the masks") as outcome,
+            ):
                 _rebuild(ann_file.name, ann_file.getvalue(), files, target, key)
             if outcome.failed and record is not None:
                 st.caption("Showing the masks rebuilt from the earlier upload.")

@@ -38,15 +38,21 @@ def for_display(rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray
         return rgb
     size = (max(1, round(cols / factor)), max(1, round(rows / factor)))
     # Nearest keeps 1-px lines visible on overlays better than area averaging would.
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if rgb.ndim == 2 else cv2.INTER_NEAREST)
+    return cv2.resize(
+        rgb, size, interpolation=cv2.INTER_AREA if rgb.ndim == 2 else cv2.INTER_NEAREST
+    )
 
 
 def show_image(rgb: np.ndarray, caption: str | None = None) -> None:
     """``st.image`` of a downsampled copy, as PNG, full width of its column."""
     shown = for_display(np.asarray(rgb))
     note = "" if shown.shape == rgb.shape else f" (shown at {shown.shape[1]}x{shown.shape[0]})"
-    st.image(shown, caption=(caption or "") + note if caption or note else None, width="stretch",
-             output_format="PNG")
+    st.image(
+        shown,
+        caption=(caption or "") + note if caption or note else None,
+        width="stretch",
+        output_format="PNG",
+    )
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:

@@ -68,7 +68,9 @@ def cuda_status() -> tuple[bool, str]:
 
 def _describe(ds: DatasetSummary) -> str:
     folds = f", {ds.n_folds} folds" if ds.n_folds > 1 else ""
-    return f"{ds.name}: {ds.n_patches} patches of {ds.patch_size} px, {ds.target}, {ds.split}{folds}"
+    return (
+        f"{ds.name}: {ds.n_patches} patches of {ds.patch_size} px, {ds.target}, {ds.split}{folds}"
+    )
 
 
 def _architectures() -> list[str]:
@@ -101,48 +103,98 @@ def render_training_form(datasets: list[DatasetSummary]) -> Path | None:
     with st.form("tr_form"):
         st.markdown("#### New run")
         c1, c2, c3 = st.columns(3)
-        ds_path = c1.selectbox("Dataset", list(by_path), format_func=lambda p: _describe(by_path[p]),
-                               key="tr_dataset")
+        ds_path = c1.selectbox(
+            "Dataset", list(by_path), format_func=lambda p: _describe(by_path[p]), key="tr_dataset"
+        )
         ds = by_path[ds_path]
         archs = _architectures()
-        arch = c2.selectbox("Architecture", archs, index=archs.index("slim_unet") if "slim_unet" in archs else 0,
-                            key="tr_arch")
+        arch = c2.selectbox(
+            "Architecture",
+            archs,
+            index=archs.index("slim_unet") if "slim_unet" in archs else 0,
+            key="tr_arch",
+        )
         devices = ["auto", "cpu", "cuda"]
-        device = c3.selectbox("Device", devices, key="tr_device",
-                              help="auto: the GPU when PyTorch sees one, else the CPU.")
-        c3.caption(f"CUDA: {'available (' + gpu + ')' if has_cuda else 'not available on this machine'}")
+        device = c3.selectbox(
+            "Device",
+            devices,
+            key="tr_device",
+            help="auto: the GPU when PyTorch sees one, else the CPU.",
+        )
+        c3.caption(
+            f"CUDA: {'available (' + gpu + ')' if has_cuda else 'not available on this machine'}"
+        )
 
         l1, l2, l3 = st.columns(3)
         base_label = l1.selectbox("Pixel loss", list(BASE_LOSSES), key="tr_loss")
-        pos_weight = l1.number_input("BCE boundary weight", value=9.0, min_value=0.0, step=1.0,
-                                     key="tr_pos_weight", help="Weight of boundary pixels in weighted BCE (seed 000: 9).")
+        pos_weight = l1.number_input(
+            "BCE boundary weight",
+            value=9.0,
+            min_value=0.0,
+            step=1.0,
+            key="tr_pos_weight",
+            help="Weight of boundary pixels in weighted BCE (seed 000: 9).",
+        )
         gamma = l1.number_input("Focal gamma", value=2.0, min_value=0.0, step=0.5, key="tr_gamma")
-        use_topo = l2.checkbox("+ TopoLoss", key="tr_topo", help="Persistent-homology loss on the grains (seed 000).")
-        topo_lambda = l2.number_input("TopoLoss lambda", value=0.04, min_value=0.0, step=0.01, format="%.3f",
-                                      key="tr_topo_lambda")
+        use_topo = l2.checkbox(
+            "+ TopoLoss", key="tr_topo", help="Persistent-homology loss on the grains (seed 000)."
+        )
+        topo_lambda = l2.number_input(
+            "TopoLoss lambda",
+            value=0.04,
+            min_value=0.0,
+            step=0.01,
+            format="%.3f",
+            key="tr_topo_lambda",
+        )
         use_skel = l3.checkbox("+ Skeleton Recall", key="tr_skel")
-        skel_w = l3.number_input("Skeleton Recall weight", value=1.0, min_value=0.0, step=0.1, key="tr_skel_w")
+        skel_w = l3.number_input(
+            "Skeleton Recall weight", value=1.0, min_value=0.0, step=0.1, key="tr_skel_w"
+        )
 
         h1, h2, h3, h4 = st.columns(4)
         epochs = h1.number_input("Epochs", value=20, min_value=1, step=1, key="tr_epochs")
         # No lower bound here: lr <= 0 must reach the core's check and its message.
         lr = h2.number_input("Learning rate", value=1e-3, step=1e-4, format="%.5f", key="tr_lr")
         batch = h3.number_input("Batch size", value=8, min_value=1, step=1, key="tr_batch")
-        patch = h4.number_input("Patch size (px)", value=int(ds.patch_size), min_value=8, step=16,
-                                key="tr_patch", help=f"At most the dataset's {ds.patch_size} px.")
+        patch = h4.number_input(
+            "Patch size (px)",
+            value=int(ds.patch_size),
+            min_value=8,
+            step=16,
+            key="tr_patch",
+            help=f"At most the dataset's {ds.patch_size} px.",
+        )
         fold = None
         if ds.n_folds > 1:
-            fold = st.number_input("Cross-validation fold", value=0, min_value=0, max_value=ds.n_folds - 1,
-                                   key="tr_fold")
+            fold = st.number_input(
+                "Cross-validation fold",
+                value=0,
+                min_value=0,
+                max_value=ds.n_folds - 1,
+                key="tr_fold",
+            )
         with st.expander("Advanced"):
             a1, a2, a3 = st.columns(3)
             name = a1.text_input("Run name", value="", key="tr_name")
-            arch_json = a1.text_input("Architecture options (JSON)", value="{}", key="tr_arch_kwargs",
-                                      help='e.g. {"base_width": 16, "depth": 4}')
-            schedule = a2.selectbox("LR schedule", ["cosine", "constant", "step", "plateau"], key="tr_schedule")
-            patience = a2.number_input("Early-stopping patience (0 = off)", value=10, min_value=0, key="tr_patience")
-            max_steps = a3.number_input("Max steps per epoch (0 = all)", value=0, min_value=0, key="tr_max_steps")
-            threads = a3.number_input("CPU threads (0 = default)", value=0, min_value=0, key="tr_threads")
+            arch_json = a1.text_input(
+                "Architecture options (JSON)",
+                value="{}",
+                key="tr_arch_kwargs",
+                help='e.g. {"base_width": 16, "depth": 4}',
+            )
+            schedule = a2.selectbox(
+                "LR schedule", ["cosine", "constant", "step", "plateau"], key="tr_schedule"
+            )
+            patience = a2.number_input(
+                "Early-stopping patience (0 = off)", value=10, min_value=0, key="tr_patience"
+            )
+            max_steps = a3.number_input(
+                "Max steps per epoch (0 = all)", value=0, min_value=0, key="tr_max_steps"
+            )
+            threads = a3.number_input(
+                "CPU threads (0 = default)", value=0, min_value=0, key="tr_threads"
+            )
             seed = a3.number_input("Seed", value=0, min_value=0, key="tr_seed")
         start = st.form_submit_button("Start training", type="primary")
     if not start:
@@ -151,9 +203,13 @@ def render_training_form(datasets: list[DatasetSummary]) -> Path | None:
         try:
             arch_kwargs = json.loads(arch_json or "{}")
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"architecture options must be JSON, e.g. {{\"base_width\": 16}}: {exc}.") from exc
+            raise ConfigError(
+                f'architecture options must be JSON, e.g. {{"base_width": 16}}: {exc}.'
+            ) from exc
         if not isinstance(arch_kwargs, dict):
-            raise ConfigError("architecture options must be a JSON object, e.g. {\"base_width\": 16}.")
+            raise ConfigError(
+                'architecture options must be a JSON object, e.g. {"base_width": 16}.'
+            )
         from grainseg_core.training import TrainConfig, launch_run
 
         config = TrainConfig(
@@ -162,7 +218,9 @@ def render_training_form(datasets: list[DatasetSummary]) -> Path | None:
             architecture=arch,
             arch_kwargs=arch_kwargs,
             loss=loss_spec(
-                BASE_LOSSES[base_label], pos_weight=pos_weight, focal_gamma=gamma,
+                BASE_LOSSES[base_label],
+                pos_weight=pos_weight,
+                focal_gamma=gamma,
                 topo_lambda=topo_lambda if use_topo else None,
                 skeleton_weight=skel_w if use_skel else None,
             ),
@@ -180,6 +238,9 @@ def render_training_form(datasets: list[DatasetSummary]) -> Path | None:
         )
         run_dir = launch_run(config, state.runs_root())
         st.session_state[SELECTED_RUN] = run_dir.name
-        st.success(f"Run **{run_dir.name}** started in the background; it keeps running if you close the tab.")
+        st.success(
+            f"Run **{run_dir.name}** started in the background; it keeps running if you close "
+            "the tab."
+        )
         return run_dir
     return None

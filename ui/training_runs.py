@@ -49,7 +49,14 @@ __all__ = [
 POLL_S = 2.0
 #: States in which a run's folder still changes.
 LIVE_STATES = ("starting", "running")
-_STATE_ICON = {"starting": "⏳", "running": "▶️", "finished": "✅", "stopped": "⏸️", "failed": "❌"}
+# Material icons (Streamlit markdown): emoji fonts are missing on many servers and browsers.
+_STATE_ICON = {
+    "starting": ":material/hourglass_top:",
+    "running": ":material/play_circle:",
+    "finished": ":material/check_circle:",
+    "stopped": ":material/pause_circle:",
+    "failed": ":material/error:",
+}
 
 
 def format_seconds(value: float | None) -> str:
@@ -70,18 +77,21 @@ def format_seconds(value: float | None) -> str:
     return f"{s} s"
 
 
-def epoch_series(columns: list[str]) -> list[str]:
-    """The epoch-record columns worth plotting: losses, then validation metrics.
+def epoch_series(columns: list[str], monitor: str = "val_dice") -> list[str]:
+    """The epoch-record columns worth plotting: losses, the monitored metric, ARI and boundary F1.
 
     Examples
     --------
-    >>> epoch_series(["epoch", "train_loss", "train_loss_bce", "val_loss", "val_dice", "val_patches", "lr"])
-    ['train_loss', 'val_loss', 'val_dice']
+    >>> epoch_series(["epoch", "train_loss", "train_loss_bce", "val_loss", "val_dice", "val_iou",
+    ...               "val_ari", "val_patches", "lr"])
+    ['train_loss', 'val_loss', 'val_dice', 'val_ari']
     """
-    losses = [c for c in ("train_loss", "val_loss") if c in columns]
-    metrics = [c for c in columns if c.startswith("val_") and c not in ("val_loss", "val_patches", "val_s")
-               and not c.startswith("val_loss_")]
-    return losses + metrics
+    wanted = ["train_loss", "val_loss", monitor, "val_dice", "val_ari", "val_bf1"]
+    out: list[str] = []
+    for c in wanted:
+        if c in columns and c not in out:
+            out.append(c)
+    return out
 
 
 def _records(df: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
@@ -93,18 +103,22 @@ def runs_table(runs: list[RunInfo]) -> pd.DataFrame:
     """One row per run for ``st.dataframe``, newest first."""
     rows = []
     for r in reversed(runs):
-        rows.append({
-            "run": r.run_id,
-            "state": f"{_STATE_ICON.get(r.state, '')} {r.state}",
-            "name": r.name,
-            "architecture": r.architecture,
-            "loss": r.loss,
-            "dataset": Path(r.dataset).name if r.dataset else "",
-            "epochs": f"{r.epoch}/{r.epochs}",
-            "best": f"{r.monitor} {r.best_value:.4f} (epoch {r.best_epoch})" if r.best_value is not None else "",
-            "elapsed": format_seconds(r.elapsed_s),
-            "device": r.device,
-        })
+        rows.append(
+            {
+                "run": r.run_id,
+                "state": r.state,
+                "name": r.name,
+                "architecture": r.architecture,
+                "loss": r.loss,
+                "dataset": Path(r.dataset).name if r.dataset else "",
+                "epochs": f"{r.epoch}/{r.epochs}",
+                "best": f"{r.monitor} {r.best_value:.4f} (epoch {r.best_epoch})"
+                if r.best_value is not None
+                else "",
+                "elapsed": format_seconds(r.elapsed_s),
+                "device": r.device,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -126,11 +140,25 @@ def _draw_status(info: RunInfo) -> None:
     best = f"{info.best_value:.4f}" if info.best_value is not None else "-"
     c4.metric(f"Best {info.monitor}" if info.monitor else "Best", best)
     if info.total_steps:
-        st.progress(min(1.0, info.step / info.total_steps), text=f"step {info.step} of {info.total_steps}")
-    st.caption(f"{info.architecture} | loss {info.loss} | dataset {Path(info.dataset).name} | device {info.device or '?'}")
+        st.progress(
+            min(1.0, info.step / info.total_steps), text=f"step {info.step} of {info.total_steps}"
+        )
+    st.caption(
+        f"{info.architecture} | loss {info.loss} | dataset {Path(info.dataset).name} | "
+        f"device {info.device or '?'}"
+    )
 
 
-def _draw_curves(run_dir: Path, key: str) -> None:
+def _tidy(fig) -> Any:
+    # Legend under the plot: above it, it collides with the title in a narrow column.
+    fig.update_layout(
+        legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0.0),
+        margin=dict(t=60, b=40),
+    )
+    return fig
+
+
+def _draw_curves(run_dir: Path, key: str, monitor: str = "val_dice") -> None:
     df = read_metrics(run_dir)
     if df.empty or "kind" not in df.columns:
         st.info("No training record yet: the first curve points appear after the first steps.")
@@ -140,24 +168,36 @@ def _draw_curves(run_dir: Path, key: str) -> None:
     c1, c2 = st.columns(2)
     with c1:
         if not epochs.empty:
-            series = epoch_series(list(epochs.columns))
-            fig = training_curves_figure(_records(epochs, ["epoch", *series]), x="epoch", series=series,
-                                         title="Loss and validation metrics per epoch")
+            series = epoch_series(list(epochs.columns), monitor)
+            fig = training_curves_figure(
+                _records(epochs, ["epoch", *series]),
+                x="epoch",
+                series=series,
+                title="Loss and validation metrics per epoch",
+            )
         else:
             fig = training_curves_figure([], title="Loss and validation metrics per epoch")
-        st.plotly_chart(fig, key=f"{key}_epochs")
+        st.plotly_chart(_tidy(fig), key=f"{key}_epochs")
     with c2:
         step_series = [c for c in ("loss",) if c in steps.columns]
-        fig = training_curves_figure(_records(steps, ["step", *step_series]), x="step", series=step_series or None,
-                                     title="Training loss per step")
-        st.plotly_chart(fig, key=f"{key}_steps")
+        fig = training_curves_figure(
+            _records(steps, ["step", *step_series]),
+            x="step",
+            series=step_series or None,
+            title="Training loss per step",
+        )
+        st.plotly_chart(_tidy(fig), key=f"{key}_steps")
 
 
 def _controls(info: RunInfo, key: str) -> None:
     c1, c2, _ = st.columns([1, 1, 4])
     run_dir = Path(info.run_dir)
     if info.state in LIVE_STATES:
-        if c1.button("Stop", key=f"{key}_stop", help="The run finishes its step, saves and stops; resume later."):
+        if c1.button(
+            "Stop",
+            key=f"{key}_stop",
+            help="The run finishes its step, saves and stops; resume later.",
+        ):
             with user_errors("stopping the run"):
                 if stop_run(run_dir):
                     st.toast("Stop requested: the run saves its checkpoint and stops.")
@@ -179,7 +219,7 @@ def _live_panel(run_id: str) -> None:
     info = run_info(run_dir)
     _draw_status(info)
     _controls(info, "tr_live")
-    _draw_curves(run_dir, "tr_live")
+    _draw_curves(run_dir, "tr_live", info.monitor or "val_dice")
     if info.state not in LIVE_STATES:
         st.rerun()  # the run ended: redraw the whole page (static panel, publish form)
 
@@ -202,7 +242,7 @@ def render_run_panel(run_id: str) -> RunInfo | None:
     else:
         _draw_status(info)
         _controls(info, "tr_static")
-        _draw_curves(run_dir, "tr_static")
+        _draw_curves(run_dir, "tr_static", info.monitor or "val_dice")
     return info
 
 
@@ -219,8 +259,11 @@ def render_runs_overview(runs: list[RunInfo]) -> str | None:
         wanted = live[0] if live else ids[0]
     by_id = {r.run_id: r for r in runs}
     chosen = st.selectbox(
-        "Show run", ids, index=ids.index(wanted), key="tr_show_run",
-        format_func=lambda i: f"{i}  ({by_id[i].state}{', ' + by_id[i].name if by_id[i].name else ''})",
+        "Show run",
+        ids,
+        index=ids.index(wanted),
+        key="tr_show_run",
+        format_func=lambda i: f"{i}  ({by_id[i].name})" if by_id[i].name else i,
     )
     st.session_state[SELECTED_RUN] = chosen
     return chosen
@@ -234,14 +277,19 @@ def render_compare_curves(runs: list[RunInfo]) -> None:
     with st.expander("Compare the curves of several runs"):
         ids = [r.run_id for r in reversed(done)]
         chosen = st.multiselect("Runs", ids, default=ids[:2], key="tr_cmp_runs")
-        metric = st.selectbox("Metric", ["val_dice", "val_loss", "train_loss", "val_ari", "val_bf1", "val_f1"],
-                              key="tr_cmp_metric")
+        metric = st.selectbox(
+            "Metric",
+            ["val_dice", "val_loss", "train_loss", "val_ari", "val_bf1", "val_f1"],
+            key="tr_cmp_metric",
+        )
         by_id = {r.run_id: r for r in runs}
         records: list[dict[str, Any]] = []
         for rid in chosen:
             df = read_metrics(by_id[rid].run_dir, kind="epoch")
             if metric in df.columns:
-                records += [{"epoch": e, rid: v} for e, v in zip(df["epoch"], df[metric])]
+                records += [
+                    {"epoch": e, rid: v} for e, v in zip(df["epoch"], df[metric], strict=False)
+                ]
         fig = training_curves_figure(records, x="epoch", series=chosen or None, title=metric)
         st.plotly_chart(fig, key="tr_cmp_fig")
 
@@ -251,23 +299,48 @@ def render_publish(info: RunInfo) -> None:
     best = Path(info.run_dir) / "checkpoints" / "best.safetensors"
     if not best.is_file():
         if info.state not in LIVE_STATES:
-            st.caption("This run has no best checkpoint (no epoch was validated), so it cannot be published.")
+            st.caption(
+                "This run has no best checkpoint (no epoch was validated), so it cannot be "
+                "published."
+            )
         return
     with st.expander("Publish this run's best model to the zoo"):
         with st.form("tr_publish"):
             default = (info.name or info.run_id).replace(" ", "_")[:60]
-            name = st.text_input("Model name", value=default, key="tr_pub_name",
-                                 help="Letters, digits, '_', '-', '.'; the files become <name>.safetensors + <name>.json.")
+            name = st.text_input(
+                "Model name",
+                value=default,
+                key="tr_pub_name",
+                help="Letters, digits, '_', '-', '.'; the files become <name>.safetensors "
+                "+ <name>.json.",
+            )
             title = st.text_input("Title", value="", key="tr_pub_title")
             description = st.text_area("Description", value="", key="tr_pub_desc")
-            roles = st.multiselect("Zoo roles", ["default", "compare_bce", "compare_topo"], key="tr_pub_roles")
+            roles = st.multiselect(
+                "Zoo roles", ["default", "compare_bce", "compare_topo"], key="tr_pub_roles"
+            )
             overwrite = st.checkbox("Replace a model of that name", key="tr_pub_over")
             go = st.form_submit_button("Publish")
         if go:
             with user_errors("publishing the model"):
-                path = publish_run(info.run_dir, state.models_root(), name.strip(), title=title.strip() or None,
-                                   description=description.strip(), roles=roles, overwrite=overwrite)
-                st.success(f"Published **{path.stem}** to `{path.parent}`; choose it in the sidebar.")
+                path = publish_run(
+                    info.run_dir,
+                    state.models_root(),
+                    name.strip(),
+                    title=title.strip() or None,
+                    description=description.strip(),
+                    roles=roles,
+                    overwrite=overwrite,
+                )
+                st.success(
+                    f"Published **{path.stem}** to `{path.parent}`; choose it in the sidebar."
+                )
                 card = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-                st.json({k: card.get(k) for k in ("name", "architecture", "zoo", "source_run", "metrics") if k in card},
-                        expanded=False)
+                st.json(
+                    {
+                        k: card.get(k)
+                        for k in ("name", "architecture", "zoo", "source_run", "metrics")
+                        if k in card
+                    },
+                    expanded=False,
+                )

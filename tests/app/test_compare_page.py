@@ -1,4 +1,4 @@
-"""AppTest of the Compare models page: default pair, metrics, tolerance, zoos without a pair, uploads."""
+"""AppTest of the Compare page: default pair, metrics, tolerance, zoos without a pair, uploads."""
 
 from __future__ import annotations
 
@@ -51,8 +51,16 @@ def test_default_pair_metrics_views_and_distributions(app_test):
     assert at.selectbox(key="cmp_model_b").value == "alt"
     table = _metrics(at)
     assert list(table.index) == ["default", "alt"]
-    for column in ("precision", "recall", "dice", "ari", "vi_split", "vi_merge", "grain-count error",
-                   "JS distance (sizes)"):
+    for column in (
+        "precision",
+        "recall",
+        "dice",
+        "ari",
+        "vi_split",
+        "vi_merge",
+        "grain-count error",
+        "JS distance (sizes)",
+    ):
         assert column in table.columns
     assert table["precision"].between(0, 1).all() and table["ari"].between(-1, 1).all()
     charts = at.get("plotly_chart")

@@ -67,7 +67,10 @@ def test_polygon_csv_with_broken_rows_reports_them_and_keeps_good_rows(app_test,
         zf.writestr("../evil.png", b"x")
     at.file_uploader(key="ds_ann_file").set_value(("polys.csv", CSV, "text/csv"))
     at.file_uploader(key="ds_ann_images").set_value(
-        [("IMG_1.png", _png(64, 64, 1), "image/png"), ("more.zip", zipped.getvalue(), "application/zip")]
+        [
+            ("IMG_1.png", _png(64, 64, 1), "image/png"),
+            ("more.zip", zipped.getvalue(), "application/zip"),
+        ]
     )
     at.run()
     assert not at.exception, at.exception
@@ -92,7 +95,10 @@ def test_polygon_csv_with_broken_rows_reports_them_and_keeps_good_rows(app_test,
     ("files", "message"),
     [
         ([("scan.png", _png(32, 32), "image/png")], "no EBSD map among"),
-        ([("map.ang", b"# EDAX\nnot numbers here\n", "text/plain")], "could not be read as an EBSD map"),
+        (
+            [("map.ang", b"# EDAX\nnot numbers here\n", "text/plain")],
+            "could not be read as an EBSD map",
+        ),
         ([("map.cpr", b"[General]\n", "text/plain")], "'map.crc' is missing"),
     ],
 )
@@ -129,7 +135,12 @@ def test_synthetic_example_registration_views_and_export(app_test, folders):
     assert not at.exception, at.exception
     assert any("Exported **" in s.value for s in at.success), [e.value for e in at.error]
     (ds,) = list_datasets(folders / "datasets")
-    assert ds.name == "ebsd-demo" and ds.target == "boundary" and ds.patch_size == 128 and ds.n_patches >= 12
+    assert (
+        ds.name == "ebsd-demo"
+        and ds.target == "boundary"
+        and ds.patch_size == 128
+        and ds.n_patches >= 12
+    )
     # a path as the dataset name is refused
     at.text_input(key="ds_exp_name").set_value("../outside")
     at.form_submit_button[0].click().run()

@@ -1,4 +1,4 @@
-"""AppTest of the Training page: first load, configs that cannot run, start/stop/resume a tiny run."""
+"""AppTest of the Training page: first load, configs that cannot run, start/stop/resume."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def folders(tiny_root, tmp_path, monkeypatch) -> tuple[Path, Path]:
         if info.state in ("starting", "running"):
             stop_run(info.run_dir)
             if info.pid:
-                _wait(lambda: not _alive(info.pid), 30, "the run to exit")
+                _wait(lambda pid=info.pid: not _alive(pid), 30, "the run to exit")
 
 
 def _alive(pid: int) -> bool:
@@ -65,7 +65,9 @@ def _wait(predicate, timeout: float, what: str) -> None:
 
 def _texts(at) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    parts += [e.value for e in at.error] + [e.value for e in at.info] + [e.value for e in at.success]
+    parts += (
+        [e.value for e in at.error] + [e.value for e in at.info] + [e.value for e in at.success]
+    )
     return "\n".join(str(p) for p in parts)
 
 
@@ -86,7 +88,11 @@ def test_training_page_without_datasets(app_test, tmp_path, monkeypatch):
 
 def _fill(at, **values) -> None:
     for key, value in values.items():
-        widget = at.text_input(key=key) if key in ("tr_arch_kwargs", "tr_name") else at.number_input(key=key)
+        widget = (
+            at.text_input(key=key)
+            if key in ("tr_arch_kwargs", "tr_name")
+            else at.number_input(key=key)
+        )
         widget.set_value(value)
 
 
@@ -98,7 +104,9 @@ def _fill(at, **values) -> None:
         ({"tr_arch_kwargs": "{not json"}, "must be JSON"),
     ],
 )
-def test_config_that_cannot_run_shows_message_and_starts_nothing(app_test, folders, changes, message):
+def test_config_that_cannot_run_shows_message_and_starts_nothing(
+    app_test, folders, changes, message
+):
     _, runs = folders
     at = _open(app_test)
     assert at.selectbox(key="tr_dataset").value.endswith("tiny")
@@ -113,7 +121,9 @@ def test_config_that_cannot_run_shows_message_and_starts_nothing(app_test, folde
 def test_start_stop_and_resume_a_tiny_run(app_test, folders):
     _, runs = folders
     at = _open(app_test)
-    _fill(at, tr_epochs=500, tr_batch=4, tr_threads=1, tr_arch_kwargs=TINY_ARCH, tr_name="tiny-test")
+    _fill(
+        at, tr_epochs=500, tr_batch=4, tr_threads=1, tr_arch_kwargs=TINY_ARCH, tr_name="tiny-test"
+    )
     at.form_submit_button[0].click().run()
     assert not at.exception, at.exception
     assert any("started in the background" in s.value for s in at.success)
@@ -136,9 +146,13 @@ def test_start_stop_and_resume_a_tiny_run(app_test, folders):
 
     at.button(key="tr_static_resume").click().run()
     assert not at.exception, at.exception
-    _wait(lambda: read_status(info.run_dir).get("state") == "running", 180, "the resumed run to run")
+    _wait(
+        lambda: read_status(info.run_dir).get("state") == "running", 180, "the resumed run to run"
+    )
     assert stop_run(info.run_dir) is True
-    _wait(lambda: read_status(info.run_dir).get("state") == "stopped", 90, "the resumed run to stop")
+    _wait(
+        lambda: read_status(info.run_dir).get("state") == "stopped", 90, "the resumed run to stop"
+    )
     pid = read_status(info.run_dir).get("pid")
     if pid:
         _wait(lambda: not _alive(int(pid)), 30, "the process to exit")
