@@ -284,11 +284,14 @@ def render_tables(cmp: ModelComparison, names: list[str]) -> None:
         }
     )
     n_true = len(cmp.grain_tables[cmp.truth_name])
-    st.markdown(
-        f"##### Metrics against the ground truth ({n_true} grains; "
-        f"tolerance {cmp.tolerance_px:g} px)"
-    )
+    st.markdown(f"##### Metrics against the ground truth (tolerance {cmp.tolerance_px:g} px)")
     st.dataframe(table.style.format(precision=3), width="stretch", key="cmp_metrics")
+    st.caption(
+        "Precision, recall and Dice count boundary pixels within the tolerance; ARI and VI "
+        "(split: over-segmentation, merge: under-segmentation) compare the grains; 'grains' and "
+        "the grain-count error count every grain, the size distributions below leave out grains "
+        f"under the minimum size ({n_true} true grains remain)."
+    )
     st.download_button(
         "Metrics (CSV)",
         data=functools.partial(table.to_csv),

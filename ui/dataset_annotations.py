@@ -94,7 +94,7 @@ def _draw(record: RebuiltRecord) -> None:
     with right:
         show_image(mask.astype("uint8") * 255, caption=f"{res.target} (white)")
     st.download_button(
-        f"Download the {len(names)} masks (zip of PNG)",
+        f"Download the masks ({len(names)} PNG in a zip)",
         data=functools.partial(masks_zip, res.masks, suffix=f"_{res.target}"),
         file_name="masks.zip",
         mime="application/zip",

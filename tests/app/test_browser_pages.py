@@ -51,7 +51,7 @@ def test_dataset_builder_in_the_browser(streamlit_server, browser_page, screensh
     assert kept.get_by_test_id("stMetricValue").inner_text().strip() == "2"
     page.get_by_text("line 3").first.wait_for(state="attached")  # grid cells are drawn on a canvas
     page.get_by_role(
-        "button", name="Download the 1 masks (zip of PNG)"
+        "button", name="Download the masks (1 PNG in a zip)"
     ).scroll_into_view_if_needed()
     page.screenshot(path=str(screenshot_dir / "dataset_builder_polygons.png"))
 

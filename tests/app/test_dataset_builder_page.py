@@ -82,12 +82,17 @@ def test_polygon_csv_with_broken_rows_reports_them_and_keeps_good_rows(app_test,
     report = _frame_with(at, "where")
     assert report["where"].tolist()[:2] == ["line 3", "line 5"]
     assert report["problem"].str.contains("zip slip").any()
-    assert any(b.label.startswith("Download the 2 masks") for b in at.get("download_button"))
+    assert any(b.label == "Download the masks (2 PNG in a zip)" for b in at.get("download_button"))
     # a later broken annotation file keeps the earlier masks
     at.file_uploader(key="ds_ann_file").set_value(("broken.json", b"{oops", "application/json"))
     at.run()
     assert not at.exception, at.exception
     assert any("not valid JSON" in e.value for e in at.error)
+    assert {m.label: m.value for m in at.metric}["Polygons kept"] == "2"
+    # switching pages drops the uploaders' state, not the rebuilt masks
+    at.switch_page("pages/4_training.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
     assert {m.label: m.value for m in at.metric}["Polygons kept"] == "2"
 
 
@@ -146,3 +151,22 @@ def test_synthetic_example_registration_views_and_export(app_test, folders):
     at.form_submit_button[0].click().run()
     assert any("not a plain folder name" in e.value for e in at.error)
     assert not (folders / "outside").exists()
+
+
+def test_real_ang_map_gives_a_boundary_map_with_thresholds(app_test, folders, shared_data):
+    ang = shared_data / "ebsd" / "orix_sdss" / "sdss_ferrite_austenite.ang"
+    at = _open(app_test)
+    at.file_uploader(key="ds_sem_file").set_value(("sem.png", _png(300, 351), "image/png"))
+    at.run()
+    at.file_uploader(key="ds_ebsd_files").set_value([(ang.name, ang.read_bytes(), "text/plain")])
+    at.run()
+    assert not at.exception, at.exception
+    caption = next(c.value for c in at.caption if c.value.startswith("EBSD map:"))
+    assert "100 x 117 points, step 1.5 um" in caption
+    grains_default = int(caption.split(", ")[2].split()[0])
+    at.toggle(key="ds_include_lagb").set_value(False).run()  # HAGB only: fewer grains
+    caption = next(c.value for c in at.caption if c.value.startswith("EBSD map:"))
+    assert int(caption.split(", ")[2].split()[0]) < grains_default
+    at.slider(key="ds_lagb").set_value(15.0)
+    at.slider(key="ds_hagb").set_value(10.0).run()  # HAGB below LAGB: the core says so
+    assert any("hagb_min_deg" in e.value for e in at.error)
