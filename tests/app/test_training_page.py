@@ -121,8 +121,15 @@ def test_config_that_cannot_run_shows_message_and_starts_nothing(
 def test_start_stop_and_resume_a_tiny_run(app_test, folders):
     _, runs = folders
     at = _open(app_test)
+    # no early stopping (patience 0): the run must still run when the test stops it
     _fill(
-        at, tr_epochs=500, tr_batch=4, tr_threads=1, tr_arch_kwargs=TINY_ARCH, tr_name="tiny-test"
+        at,
+        tr_epochs=500,
+        tr_batch=4,
+        tr_threads=1,
+        tr_patience=0,
+        tr_arch_kwargs=TINY_ARCH,
+        tr_name="tiny-test",
     )
     at.form_submit_button[0].click().run()
     assert not at.exception, at.exception
@@ -137,6 +144,9 @@ def test_start_stop_and_resume_a_tiny_run(app_test, folders):
 
     _wait(page_says_running, 180, "the page to show the run running")
     assert not at.exception, at.exception
+    # A second tab (a new session) sees the same run: the state lives in the run folder.
+    other = _open(app_test)
+    assert info.run_id in _texts(other) and "**running**" in _texts(other)
     at.button(key="tr_live_stop").click().run()
     assert not at.exception, at.exception
     _wait(lambda: read_status(info.run_dir).get("state") == "stopped", 90, "the run to stop")
@@ -156,3 +166,39 @@ def test_start_stop_and_resume_a_tiny_run(app_test, folders):
     pid = read_status(info.run_dir).get("pid")
     if pid:
         _wait(lambda: not _alive(int(pid)), 30, "the process to exit")
+
+
+def test_finished_run_is_published_to_the_zoo_with_its_card(
+    app_test, folders, tmp_path, monkeypatch
+):
+    import json
+
+    from grainseg_core.zoo import list_models
+
+    zoo = tmp_path / "zoo"
+    monkeypatch.setenv("GRAINSEG_MODELS_DIR", str(zoo))
+    _, runs = folders
+    at = _open(app_test)
+    _fill(at, tr_epochs=1, tr_batch=4, tr_threads=1, tr_arch_kwargs=TINY_ARCH, tr_name="pub")
+    at.form_submit_button[0].click().run()
+    (info,) = list_runs(runs)
+    _wait(lambda: read_status(info.run_dir).get("state") == "finished", 180, "the run to finish")
+    at.run()
+    assert not at.exception, at.exception
+    assert "**finished**" in _texts(at)
+    at.text_input(key="tr_pub_name").set_value("my_model")
+    at.text_input(key="tr_pub_title").set_value("My tiny model")
+    at.multiselect(key="tr_pub_roles").set_value(["compare_topo"])
+    publish = next(b for b in at.form_submit_button if b.label == "Publish")
+    publish.click().run()
+    assert not at.exception, at.exception
+    assert any("Published **my_model**" in s.value for s in at.success)
+    (entry,) = list_models(zoo)
+    assert entry.name == "my_model" and entry.title == "My tiny model"
+    assert entry.roles == ("compare_topo",)
+    card = json.loads((zoo / "my_model.json").read_text())
+    assert card["source_run"]["run_id"] == info.run_id
+    # publishing again under the same name is refused with a message, the model stays
+    next(b for b in at.form_submit_button if b.label == "Publish").click().run()
+    assert any("exists" in e.value for e in at.error)
+    assert [m.name for m in list_models(zoo)] == ["my_model"]
