@@ -9,9 +9,11 @@ twins), :func:`grainseg_core.ebsd_labels.correct_label` (registration with a pro
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from grainseg_core.drift import (
@@ -227,6 +229,17 @@ def _register(sem_name, sem, sem_px, label_name, boundary, label_px, local: bool
     st.session_state[EBSD_RESULT] = EBSDRecord(key, sem_name, sem, label_name, result)
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def _widths(
+    key: str, _before: np.ndarray, _corrected: np.ndarray, pixel_size_um: float | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # Skeleton widths of two full-size maps: computed once per corrected label, not per rerun.
+    table = boundary_width_table(_before, corrected=_corrected, pixel_size_um=pixel_size_um)
+    table["map"] = table["map"].replace({"label": "before"})
+    summary = boundary_width_summary(_before, corrected=_corrected, pixel_size_um=pixel_size_um)
+    return table, summary
+
+
 def _draw(record: EBSDRecord) -> None:
     res, reg = record.result, record.result.registration
     px = res.pixel_size_um
@@ -295,19 +308,17 @@ def _draw(record: EBSDRecord) -> None:
             theme=None,
         )
     st.markdown("##### Boundary width")
-    table = boundary_width_table(res.before, corrected=res.corrected, pixel_size_um=px)
-    table["map"] = table["map"].replace({"label": "before"})
+    table, summary = _widths(record.key, res.before, res.corrected, px)
     left, right = st.columns([2, 1])
     with left:
         st.plotly_chart(boundary_width_figure(table), key="ds_widths")
     with right:
-        summary = boundary_width_summary(res.before, corrected=res.corrected, pixel_size_um=px)
         st.dataframe(summary.rename(index={"label": "before"}), width="stretch")
     stem = record.sem_name.rsplit(".", 1)[0]
     d1, d2, d3 = st.columns(3)
     d1.download_button(
         "Corrected label (PNG)",
-        data=mask_png(res.corrected),
+        data=functools.partial(mask_png, res.corrected),
         file_name=f"{stem}_label.png",
         mime="image/png",
         key="ds_dl_label",
@@ -315,7 +326,7 @@ def _draw(record: EBSDRecord) -> None:
     )
     d2.download_button(
         "Grain labels (16-bit TIFF)",
-        data=labels_tiff(res.labels),
+        data=lambda: labels_tiff(res.labels),
         file_name=f"{stem}_grains.tif",
         mime="image/tiff",
         key="ds_dl_grains",
@@ -323,7 +334,7 @@ def _draw(record: EBSDRecord) -> None:
     )
     d3.download_button(
         "Uncorrected label (PNG)",
-        data=mask_png(res.before),
+        data=functools.partial(mask_png, res.before),
         file_name=f"{stem}_label_raw.png",
         mime="image/png",
         key="ds_dl_raw",
