@@ -85,7 +85,7 @@ _LAZY: dict[str, str] = {
         "grainseg_core.ebsd",
     ),
     **dict.fromkeys(
-        ["RegistrationConfig", "RegistrationResult", "register", "warp_label"],
+        ["RegistrationConfig", "RegistrationResult", "register", "warp_label", "measure_alignment"],
         "grainseg_core.registration",
     ),
     **dict.fromkeys(["drift_magnitude", "drift_vectors", "drift_summary"], "grainseg_core.drift"),
@@ -98,13 +98,31 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["GrainDataset", "list_datasets"], "grainseg_core.datasets"),
     # networks and losses
     **dict.fromkeys(
-        ["build_model", "list_architectures", "count_parameters", "save_model", "load_model_file"],
+        ["build_model", "list_architectures", "architecture_info", "count_parameters", "save_model",
+         "load_model_file", "read_model_card"],
         "grainseg_core.nets",
     ),
-    **dict.fromkeys(["build_loss", "list_losses"], "grainseg_core.losses"),
+    **dict.fromkeys(["build_loss", "list_losses", "TopoLoss"], "grainseg_core.losses"),
     **dict.fromkeys(
         ["ZooEntry", "list_models", "find_model", "default_model", "comparison_pair"], "grainseg_core.zoo"
     ),
+    # inference, training, evaluation
+    **dict.fromkeys(
+        ["LoadedModel", "SegmentationResult", "load_model", "predict_tiled", "predict_probability",
+         "predict_ensemble", "segment", "save_segmentation"],
+        "grainseg_core.inference",
+    ),
+    **dict.fromkeys(
+        ["TrainConfig", "RunInfo", "RunSummary", "train", "cross_validate", "launch_run", "stop_run",
+         "resume_run", "list_runs", "read_metrics", "publish_run"],
+        "grainseg_core.training",
+    ),
+    **dict.fromkeys(
+        ["evaluate_boundaries", "summarize_by_group", "choose_threshold"], "grainseg_core.evaluation"
+    ),
+    **dict.fromkeys(["compare_models", "gap_closures", "ModelComparison"], "grainseg_core.compare"),
+    **dict.fromkeys(["rebuild_masks", "read_annotation_file"], "grainseg_core.rebuild"),
+    **dict.fromkeys(["correct_label", "read_ebsd_files"], "grainseg_core.ebsd_labels"),
 }
 
 __all__ = ["GrainsegError", "GrainsegWarning", "__version__", *_LAZY]
