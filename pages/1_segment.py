@@ -27,12 +27,11 @@ from ui.segment_pipeline import (
     segment_current,
 )
 from grainseg_core.overlays import to_display_rgb
-from ui.segment_views import VIEWS, display_shape, downscale_image, render_view
+from ui.segment_views import DISPLAY_SIDE, VIEWS, display_shape, downscale_image, render_view, screen_png
 
 _UPLOAD_ERROR = "seg_upload_error"
 _CANVAS_JSON = "seg_canvas_json"  # image key -> Fabric.js drawing
 _CANVAS_NONCE = "seg_canvas_nonce"
-_DISPLAY_SIDE = 1400
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -169,8 +168,8 @@ def _view_section(image: state.CurrentImage, view) -> None:
     with user_errors("drawing the view"):
         rgb = render_view(choice or options[0], image.image, boundary=result.boundary,
                           labels=result.labels, probability=result.probability,
-                          uncertainty=result.uncertainty, max_side=_DISPLAY_SIDE)
-        st.image(rgb, output_format="PNG", width="stretch",
+                          uncertainty=result.uncertainty, max_side=DISPLAY_SIDE)
+        st.image(screen_png(rgb), width="stretch",
                  caption=f"{choice} ({rgb.shape[1]} x {rgb.shape[0]} px shown; downloads are full size)")
 
 
@@ -194,7 +193,9 @@ def _correction_section(image: state.CurrentImage, view, n_strokes: int) -> None
                      format_func=lambda s: "free hand" if s == "freedraw" else "straight line")
     brush = c3.slider("Brush (px)", 1, 25, 3 if mode.startswith("Draw") else 9, key="seg_w_brush")
     c3.button("Clear all", on_click=_on_clear_corrections, args=(image.key,), key="seg_w_clear")
-    background = render_view(VIEWS[0], image.image, boundary=result.boundary, labels=result.labels,
+    # The uncorrected boundaries: a background that changed with every stroke would reload
+    # the canvas and send its state again (one more rerun per stroke).
+    background = render_view(VIEWS[0], image.image, boundary=view.base_boundary, labels=result.labels,
                              probability=result.probability, max_side=width)
     from PIL import Image
 
@@ -275,8 +276,8 @@ with main:
         if last is not None:
             st.caption(f"Earlier results are kept: the last segmentation ({last.image_name}, "
                        f"{last.result.n_grains} grains) is still on the Grain statistics page.")
-        shown = downscale_image(to_display_rgb(image.image), display_shape(image.shape, _DISPLAY_SIDE))
-        st.image(shown, output_format="PNG", width="stretch", caption=image.name)
+        shown = downscale_image(to_display_rgb(image.image), display_shape(image.shape, DISPLAY_SIDE))
+        st.image(screen_png(shown), width="stretch", caption=image.name)
     else:
         st.markdown(_image_caption(image, view))
         _metrics_section(view)
@@ -285,5 +286,6 @@ with main:
 if view is not None:
     _correction_section(image, view, len(strokes))
     _downloads_section(image, view)
-    with st.expander(f"Grain table ({view.record.result.n_grains} grains)"):
+    # A toggle, not an expander: an expander's table is sent to the browser on every rerun.
+    if st.toggle(f"Show the grain table ({view.record.result.n_grains} grains)", key="seg_w_table"):
         st.dataframe(view.record.result.grain_table, hide_index=True, width="stretch")

@@ -48,7 +48,7 @@ __all__ = [
 TRACED_LABEL = "traced boundaries (no model)"
 _MEMO = "gs_segment_memo"
 #: Segmentations memoised per session (the Segment page's and a few comparison sources).
-_MEMO_SIZE = 4
+_MEMO_SIZE = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,12 +63,16 @@ class SegmentationView:
     pixel_size_um : float or None
     pixel_size_source : str
         Where the pixel size came from, in words.
+    base_boundary : bool (M, N)
+        The post-processed boundary before manual corrections (the canvas background:
+        it must not change when a stroke is drawn, or the canvas would reload).
     """
 
     record: state.SegmentationRecord
     summary: dict[str, Any]
     pixel_size_um: float | None
     pixel_size_source: str
+    base_boundary: np.ndarray
 
 
 def sample_image(name: str) -> state.CurrentImage:
@@ -225,7 +229,7 @@ def segment_current(
             result=result, image_key=image.key, image_name=image.name,
             source_label=", ".join(names), post=post, tta=tta, n_corrections=len(strokes),
         )
-        view = SegmentationView(seg, result.summary(), pixel, pixel_source)
+        view = SegmentationView(seg, result.summary(), pixel, pixel_source, boundary)
         memo[memo_key] = view
         while len(memo) > _MEMO_SIZE:  # keep the newest few (dicts keep insertion order)
             memo.pop(next(iter(memo)))

@@ -9,7 +9,6 @@ only when it crashes. Screenshots of every page go to ``artifacts/screenshots/``
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +52,33 @@ def expect_no_exception(page) -> None:
     from playwright.sync_api import expect
 
     expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def wait_idle(page) -> None:
+    """Wait until the app has finished its current run (Streamlit's status widget is gone)."""
+    page.wait_for_timeout(300)  # a rerun that has just been triggered shows the widget late
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS
+    )
+
+
+def download(page, button: str, target: Path) -> tuple[Path, str]:
+    """Click a download button once the app is idle and save the file to ``target``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        wait_idle(page)
+        try:
+            with page.expect_download(timeout=30_000) as info:
+                page.get_by_role("button", name=button).click()
+        except PlaywrightTimeout:
+            # A rerun that started as the button was clicked replaces the button; click again.
+            if attempt == 2:
+                raise
+            continue
+        info.value.save_as(target)
+        return target, info.value.suggested_filename
+    raise AssertionError("unreachable")
 
 
 def upload_micrograph(page, path: Path) -> None:
@@ -101,12 +127,8 @@ def test_segment_upload_slider_download(streamlit_server, browser_page, default_
     expect_no_exception(page)
 
     # Download the grain table through the browser and check its content.
-    with page.expect_download(timeout=TIMEOUT_MS) as info:
-        page.get_by_role("button", name="Grain table (CSV)").click()
-    download = info.value
-    assert download.suggested_filename == "equiaxed16_grains.csv"
-    saved = tmp_path / download.suggested_filename
-    download.save_as(saved)
+    saved, name = download(page, "Grain table (CSV)", tmp_path / "grains.csv")
+    assert name == "equiaxed16_grains.csv"
     table = pd.read_csv(saved)
     assert list(table.columns) == list(GRAIN_TABLE_COLUMNS)
     assert len(table) == expected.n_grains
@@ -120,9 +142,11 @@ def test_manual_correction_on_the_canvas(streamlit_server, browser_page, tmp_pat
     page.goto(streamlit_server)
     grains = metric(page, "Grains")
     grains.wait_for(timeout=TIMEOUT_MS)
+    wait_idle(page)
     before = int(grains.inner_text())
     page.get_by_text("Correct boundaries by hand").click()
     page.get_by_text("straight line").click()
+    wait_idle(page)
     canvas = page.locator("canvas").last
     canvas.wait_for(timeout=TIMEOUT_MS)
     canvas.scroll_into_view_if_needed()
@@ -139,10 +163,7 @@ def test_manual_correction_on_the_canvas(streamlit_server, browser_page, tmp_pat
     page.screenshot(path=str(screenshot_dir / "segment_correction.png"), full_page=True)
 
     # The drawn line is in the downloaded boundary mask, where it was drawn.
-    with page.expect_download(timeout=TIMEOUT_MS) as info:
-        page.get_by_role("button", name="Boundary mask (PNG)").click()
-    saved = tmp_path / "mask.png"
-    info.value.save_as(saved)
+    saved, _ = download(page, "Boundary mask (PNG)", tmp_path / "mask.png")
     mask, meta = read_image(saved)
     assert meta.format == "PNG" and mask.shape == (600, 800)
     row = mask[start[1] - 2:start[1] + 3, start[0] + 5:end[0] - 5] > 0
@@ -160,10 +181,7 @@ def test_every_page_opens(streamlit_server, browser_page, screenshot_dir) -> Non
         if name in ("1_segment", "2_statistics"):  # this helper's pages; others set their own
             expect_text(heading, label)
         heading.wait_for(timeout=TIMEOUT_MS)
-        # Let the page finish its run (the status widget disappears) before the picture.
-        page.wait_for_function(
-            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS
-        )
+        wait_idle(page)  # the page's run is over before the picture
         expect_no_exception(page)
         charts = page.get_by_test_id("stPlotlyChart")
         if charts.count():  # plotly draws after its bundle loads: wait for the first plot

@@ -1,0 +1,333 @@
+"""Benchmark: the dashboard as a user sees it, in headless Chromium against a live server.
+
+Prints one JSON object:
+
+- ``model``: ``models/default.*`` when the repository ships it; otherwise a slim U-Net of
+  base width 16 (depth 4) with random weights, its output layer rescaled so the map
+  follows the image (a constant map would make post-processing unrealistically cheap);
+  ``model["which"]`` says which one ran.
+- ``upload_to_first_result_s``: a 2048x1536 8-bit PNG micrograph (a seeded synthetic
+  microstructure, ~60 px grains, 0.1 um/px) chosen in the page's file input -> the grain
+  count of that image on the page (equal to the core's count, checked). The model is
+  already loaded by the landing page; every upload is a new image (no cache hit). The
+  first upload and the median of the others are reported.
+- ``slider_to_update_s``: one step of the threshold slider (keyboard) -> the new overlay
+  image loaded and the new grain count shown (median of several steps).
+- ``server_breakdown_s``: the same work as direct core calls in this process (network,
+  post-processing + grain table, summary with ASTM G, screen view + PNG encoding), to see
+  where the time goes.
+- ``server_rss_mb``: resident memory of the streamlit process and its children: idle,
+  after one session, and with four browser sessions open that uploaded four new
+  2048x1536 images at once (``four_concurrent_uploads_all_done_s``: until all four show
+  their counts).
+
+Timings are wall clock on a shared machine: compare runs made under similar load
+(``machine.load_average_*``). Nothing is asserted.
+
+Run: ``.venv/bin/python bench/bench_app.py`` (needs /usr/bin/chromium and playwright).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # ui/ lives beside app.py
+
+SHAPE = (1536, 2048)
+PIXEL_SIZE_UM = 0.1
+N_UPLOADS = 4
+N_SLIDER_STEPS = 5
+TIMEOUT_MS = 300_000
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+# ----------------------------------------------------------------------------- setup
+
+
+def _calibrate_head(model, image: np.ndarray) -> None:
+    """Centre the logits on their median and scale them to std 3 on ``image``."""
+    import torch
+
+    from grainseg_core.io import normalize_image
+
+    model.eval()
+    with torch.no_grad():
+        z = model(torch.from_numpy(normalize_image(image)[None, None].copy())).flatten()
+        gain = 3.0 / max(float(z.std()), 1e-6)
+        model.head.weight.mul_(gain)
+        model.head.bias.sub_(float(z.median())).mul_(gain)
+
+
+def _zoo(tmp: Path, sample_image: np.ndarray) -> tuple[Path, dict]:
+    shipped = REPO / "models" / "default.safetensors"
+    if shipped.is_file() and shipped.with_suffix(".json").is_file():
+        return REPO / "models", {"which": "shipped models/default.safetensors", "path": str(shipped)}
+    import torch
+
+    from grainseg_core.nets import build_model, count_parameters, save_model
+
+    torch.manual_seed(0)
+    model = build_model("slim_unet", base_width=16)
+    _calibrate_head(model, sample_image[:512, :512])
+    folder = tmp / "zoo"
+    folder.mkdir()
+    save_model(model, folder / "default", card={"zoo": {"roles": ["default"]}})
+    return folder, {
+        "which": "no models/default.* in the repository: slim_unet base_width=16 depth=4, random "
+                 "weights (output layer rescaled so the map follows the image)",
+        "parameters": int(count_parameters(model)),
+    }
+
+
+def _micrographs(tmp: Path, n: int) -> list[tuple[Path, np.ndarray]]:
+    from grainseg_core.io import write_image
+    from grainseg_core.synthetic import make_microstructure
+
+    out = []
+    for seed in range(n):
+        image = make_microstructure(SHAPE, seed=100 + seed, mean_grain_size_px=60).image
+        path = tmp / f"micrograph_{seed}.png"
+        write_image(path, image, pixel_size_um=PIXEL_SIZE_UM)
+        out.append((path, image))
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError("streamlit did not start within 180 s")
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, from /proc (MB)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+        todo.extend(children.get(p, []))
+    return round(total / 1024, 1)
+
+
+# ----------------------------------------------------------------------------- browser steps
+
+
+def _grains(page):
+    box = page.get_by_test_id("stMetric").filter(
+        has=page.get_by_test_id("stMetricLabel").get_by_text("Grains", exact=True))
+    return box.get_by_test_id("stMetricValue").first
+
+
+def _upload(page, path: Path, expected: int) -> float:
+    from playwright.sync_api import expect
+
+    uploader = page.get_by_test_id("stFileUploader").filter(has_text="Upload a micrograph")
+    start = time.perf_counter()
+    uploader.locator("input[type=file]").set_input_files(str(path))
+    expect(_grains(page)).to_have_text(str(expected), timeout=TIMEOUT_MS)
+    return time.perf_counter() - start
+
+
+def _main_image_src(page) -> str:
+    return page.get_by_test_id("stImage").first.locator("img").get_attribute("src") or ""
+
+
+def _slider_step(page, expected: int) -> float:
+    from playwright.sync_api import expect
+
+    slider = page.get_by_test_id("stSlider").filter(has_text="Threshold").get_by_role("slider")
+    before = _main_image_src(page)
+    slider.focus()
+    start = time.perf_counter()
+    slider.press("ArrowRight")
+    page.wait_for_function(
+        """before => { const img = document.querySelector('[data-testid="stImage"] img');
+                       return img && img.getAttribute('src') !== before && img.complete; }""",
+        arg=before, timeout=TIMEOUT_MS,
+    )
+    expect(_grains(page)).to_have_text(str(expected), timeout=TIMEOUT_MS)
+    return time.perf_counter() - start
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def _breakdown(image: np.ndarray, model_path: Path) -> dict[str, float]:
+    """Where a result's time goes, as direct core calls (median of 3)."""
+    from grainseg_core.inference import DEFAULT_OVERLAP, DEFAULT_TILE, load_model, segment_probability
+    from grainseg_core.postprocess import PostprocessConfig, run_postprocess
+    from grainseg_core.resegment import segmentation_from_masks
+    from ui.segment_views import VIEWS, render_view, screen_png
+
+    model = load_model(model_path)
+    times: dict[str, list[float]] = {}
+
+    def lap(name, fn):
+        start = time.perf_counter()
+        value = fn()
+        times.setdefault(name, []).append(time.perf_counter() - start)
+        return value
+
+    for _ in range(3):
+        prob, _ = lap("network", lambda: segment_probability(
+            image, [model], tta="none", tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, batch=4, progress=None))
+        post = PostprocessConfig(threshold=0.55)
+        processed = lap("postprocess", lambda: run_postprocess(prob, post, pixel_size_um=PIXEL_SIZE_UM))
+        result = lap("grain_table", lambda: segmentation_from_masks(
+            prob, processed.boundary, labels=processed.labels, post=post, pixel_size_um=PIXEL_SIZE_UM))
+        lap("summary_with_astm_g", result.summary)
+        lap("view_and_png", lambda: screen_png(render_view(
+            VIEWS[0], image, boundary=result.boundary, labels=result.labels,
+            probability=result.probability, max_side=1400)))
+    return {k: round(statistics.median(v), 3) for k, v in times.items()}
+
+
+def main() -> None:
+    import streamlit
+    import torch
+    from playwright.sync_api import sync_playwright
+
+    from grainseg_core.inference import load_model, segment
+    from grainseg_core.postprocess import PostprocessConfig
+    from grainseg_core.resegment import resegment
+    from grainseg_core.samples import load_sample
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    load_before = os.getloadavg()[0]
+    out: dict = {
+        "benchmark": "dashboard: upload -> first result, slider -> update, server memory (4 sessions)",
+        "machine": {
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "streamlit": streamlit.__version__,
+            "python": platform.python_version(), "processor": platform.processor() or platform.machine(),
+            "load_average_1min_before": round(load_before, 2),
+        },
+        "image": {"shape": list(SHAPE), "dtype": "uint8", "format": "PNG", "pixel_size_um": PIXEL_SIZE_UM,
+                  "source": "make_microstructure(seed=100+k, mean_grain_size_px=60)"},
+    }
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        zoo, out["model"] = _zoo(tmp, load_sample("nist_steel").image)
+        model = load_model(zoo / "default.safetensors")
+        all_images = _micrographs(tmp, N_UPLOADS + 4)
+        all_results = [segment(image, model, pixel_size_um=PIXEL_SIZE_UM) for _, image in all_images]
+        images, results = all_images[:N_UPLOADS], all_results[:N_UPLOADS]
+        # Four more, never seen by the server: the concurrent sessions run the network.
+        four_images, four_results = all_images[N_UPLOADS:], all_results[N_UPLOADS:]
+        out["server_breakdown_s"] = _breakdown(images[0][1], zoo / "default.safetensors")
+        env = {"GRAINSEG_MODELS_DIR": str(zoo), "GRAINSEG_RUNS_DIR": str(tmp / "runs"),
+               "GRAINSEG_DATASETS_DIR": str(tmp / "datasets")}
+        proc, url = _start_server(env, tmp / "server.log")
+        try:
+            time.sleep(2)
+            rss = {"idle": _rss_mb(proc.pid)}
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
+                page.set_default_timeout(TIMEOUT_MS)
+                start = time.perf_counter()
+                page.goto(url)
+                _grains(page).wait_for()
+                out["landing_first_result_s"] = round(time.perf_counter() - start, 3)
+                uploads = [_upload(page, path, r.n_grains) for (path, _), r in zip(images, results)]
+                out["upload_to_first_result_s"] = {
+                    "first": round(uploads[0], 3), "median_of_rest": round(statistics.median(uploads[1:]), 3),
+                    "all": [round(t, 3) for t in uploads], "target": 2.0,
+                }
+                last = results[-1]
+                steps = []
+                for k in range(1, N_SLIDER_STEPS + 1):
+                    expected = resegment(last.probability, post=PostprocessConfig(threshold=0.5 + 0.01 * k),
+                                         pixel_size_um=PIXEL_SIZE_UM).n_grains
+                    steps.append(_slider_step(page, expected))
+                out["slider_to_update_s"] = {
+                    "median": round(statistics.median(steps), 3), "all": [round(t, 3) for t in steps],
+                    "target": 0.3,
+                }
+                rss["one_session"] = _rss_mb(proc.pid)
+                context.close()
+                contexts = [browser.new_context(viewport={"width": 1300, "height": 900}) for _ in four_images]
+                pages = [c.new_page() for c in contexts]
+                for p in pages:
+                    p.set_default_timeout(TIMEOUT_MS)
+                    p.goto(url)
+                for p in pages:
+                    _grains(p).wait_for()
+                start = time.perf_counter()
+                for p, (path, _) in zip(pages, four_images):
+                    p.get_by_test_id("stFileUploader").filter(has_text="Upload a micrograph") \
+                        .locator("input[type=file]").set_input_files(str(path))
+                from playwright.sync_api import expect
+
+                for p, r in zip(pages, four_results):
+                    expect(_grains(p)).to_have_text(str(r.n_grains), timeout=TIMEOUT_MS)
+                out["four_concurrent_uploads_all_done_s"] = round(time.perf_counter() - start, 3)
+                rss["four_sessions"] = _rss_mb(proc.pid)
+                for c in contexts:
+                    c.close()
+                browser.close()
+            out["server_rss_mb"] = rss
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    out["machine"]["load_average_1min_after"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
