@@ -155,8 +155,10 @@ def _image_caption(image: state.CurrentImage, view) -> str:
 
 def _metrics_section(view) -> None:
     metrics = headline_metrics(view.summary)
-    for col, (label, value, help_text) in zip(st.columns(len(metrics)), metrics):
-        col.metric(label, value, help=help_text or None)
+    per_row = 3  # five or six numbers in one row get cut off in the image column
+    for start in range(0, len(metrics), per_row):
+        for col, (label, value, help_text) in zip(st.columns(per_row), metrics[start:start + per_row]):
+            col.metric(label, value, help=help_text or None)
     st.caption(f"ASTM E112 grain size: {astm_caption(view.summary)}")
 
 

@@ -29,3 +29,33 @@ def test_every_page_renders_on_first_load(app_test, page: str) -> None:
     assert not at.exception, at.exception
     assert at.title, f"{page} shows no title"
     assert at.sidebar.multiselect, "the shared sidebar is missing"
+
+
+ERRORS_SCRIPT = """
+import streamlit as st
+from grainseg_core.errors import InputError
+from ui.errors import user_errors
+
+st.session_state.setdefault("kept", 41)
+with user_errors("checking the input") as first:
+    raise InputError("threshold must be in [0, 1]; got 2.")
+with user_errors("drawing") as second:
+    {}["missing"]
+with user_errors() as third:
+    st.session_state["kept"] += 1
+st.write(f"after {first.failed} {second.failed} {third.failed} {st.session_state['kept']}")
+"""
+
+
+def test_user_errors_show_plain_messages_and_the_page_goes_on(app_test) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_string(ERRORS_SCRIPT, default_timeout=60).run()
+    assert not at.exception
+    messages = [e.value for e in at.error]
+    assert messages[0] == "threshold must be in [0, 1]; got 2."
+    assert messages[1].startswith("Something went wrong while drawing (KeyError).")
+    assert "Traceback" not in messages[1]
+    assert at.markdown[0].value == "after True True False 42"
+    at.run()  # a rerun keeps the session state
+    assert at.markdown[0].value == "after True True False 43"

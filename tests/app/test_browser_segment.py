@@ -183,6 +183,8 @@ def test_every_page_opens(streamlit_server, browser_page, screenshot_dir) -> Non
         heading.wait_for(timeout=TIMEOUT_MS)
         wait_idle(page)  # the page's run is over before the picture
         expect_no_exception(page)
+        if name == "1_segment":
+            page.get_by_test_id("stDownloadButton").first.wait_for(timeout=TIMEOUT_MS)
         charts = page.get_by_test_id("stPlotlyChart")
         if charts.count():  # plotly draws after its bundle loads: wait for the first plot
             charts.first.locator(".main-svg").first.wait_for(timeout=TIMEOUT_MS)

@@ -203,3 +203,24 @@ def test_manual_corrections_split_and_merge(landed, nist, nist_default) -> None:
     # The Statistics page sees the corrected result.
     landed.switch_page("pages/2_statistics.py").run()
     assert metrics(landed)["Grains in the statistics"] == str(expected.n_grains)
+
+
+def test_canvas_drawing_to_strokes() -> None:
+    from ui.segment_canvas import canvas_size, strokes_from_canvas
+
+    assert canvas_size((1536, 2048)) == (800, 600, 2.56)
+    drawing = {"objects": [
+        # a free-hand stroke moved 10 px right by the edit tool (left was 18.5 as drawn)
+        {"type": "path", "path": [["M", 20, 30], ["Q", 25, 35, 30, 40], ["L", 40, 40]],
+         "left": 28.5, "top": 28.5, "strokeWidth": 3, "stroke": ERASE_COLOR},
+        {"type": "line", "x1": 0, "y1": 0, "x2": 10, "y2": 0, "left": -1, "top": -1,
+         "strokeWidth": 2, "stroke": DRAW_COLOR},
+        {"type": "rect", "left": 0, "top": 0, "stroke": DRAW_COLOR},  # not a stroke
+        {"type": "line", "x1": 0, "y1": 0, "x2": 5, "y2": 5, "stroke": "#000000"},  # other colour
+    ]}
+    erase, draw = strokes_from_canvas(drawing, scale=2.0, draw_width_px=1.0)
+    assert erase.mode == "erase" and erase.width_px == 6.0
+    assert erase.points == ((60.0, 60.0), (70.0, 70.0), (80.0, 80.0), (80.0, 100.0))
+    assert draw.mode == "draw" and draw.width_px == 1.0
+    assert draw.points == ((0.0, 0.0), (0.0, 20.0))
+    assert strokes_from_canvas(None, scale=1.0) == []
