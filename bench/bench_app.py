@@ -14,8 +14,8 @@ Prints one JSON object:
 - ``slider_to_update_s``: one step of the threshold slider (keyboard) -> the new overlay
   image loaded and the new grain count shown (median of several steps).
 - ``server_breakdown_s``: the same work as direct core calls in this process (network,
-  post-processing + grain table, summary with ASTM G, screen view + PNG encoding), to see
-  where the time goes.
+  post-processing, grain table, summary with ASTM G, screen view, its PNG encoding), to
+  see where the time goes.
 - ``server_rss_mb``: resident memory of the streamlit process and its children: idle,
   after one session, and with four browser sessions open that uploaded four new
   2048x1536 images at once (``four_concurrent_uploads_all_done_s``: until all four show
@@ -29,7 +29,6 @@ Run: ``.venv/bin/python bench/bench_app.py`` (needs /usr/bin/chromium and playwr
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import platform
@@ -53,8 +52,16 @@ PIXEL_SIZE_UM = 0.1
 N_UPLOADS = 4
 N_SLIDER_STEPS = 5
 TIMEOUT_MS = 300_000
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 # ----------------------------------------------------------------------------- setup
@@ -77,7 +84,10 @@ def _calibrate_head(model, image: np.ndarray) -> None:
 def _zoo(tmp: Path, sample_image: np.ndarray) -> tuple[Path, dict]:
     shipped = REPO / "models" / "default.safetensors"
     if shipped.is_file() and shipped.with_suffix(".json").is_file():
-        return REPO / "models", {"which": "shipped models/default.safetensors", "path": str(shipped)}
+        return REPO / "models", {
+            "which": "shipped models/default.safetensors",
+            "path": str(shipped),
+        }
     import torch
 
     from grainseg_core.nets import build_model, count_parameters, save_model
@@ -90,7 +100,7 @@ def _zoo(tmp: Path, sample_image: np.ndarray) -> tuple[Path, dict]:
     save_model(model, folder / "default", card={"zoo": {"roles": ["default"]}})
     return folder, {
         "which": "no models/default.* in the repository: slim_unet base_width=16 depth=4, random "
-                 "weights (output layer rescaled so the map follows the image)",
+        "weights (output layer rescaled so the map follows the image)",
         "parameters": int(count_parameters(model)),
     }
 
@@ -117,10 +127,25 @@ def _free_port() -> int:
 def _start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -165,7 +190,8 @@ def _rss_mb(pid: int) -> float:
 
 def _grains(page):
     box = page.get_by_test_id("stMetric").filter(
-        has=page.get_by_test_id("stMetricLabel").get_by_text("Grains", exact=True))
+        has=page.get_by_test_id("stMetricLabel").get_by_text("Grains", exact=True)
+    )
     return box.get_by_test_id("stMetricValue").first
 
 
@@ -194,7 +220,8 @@ def _slider_step(page, expected: int) -> float:
     page.wait_for_function(
         """before => { const img = document.querySelector('[data-testid="stImage"] img');
                        return img && img.getAttribute('src') !== before && img.complete; }""",
-        arg=before, timeout=TIMEOUT_MS,
+        arg=before,
+        timeout=TIMEOUT_MS,
     )
     expect(_grains(page)).to_have_text(str(expected), timeout=TIMEOUT_MS)
     return time.perf_counter() - start
@@ -205,31 +232,60 @@ def _slider_step(page, expected: int) -> float:
 
 def _breakdown(image: np.ndarray, model_path: Path) -> dict[str, float]:
     """Where a result's time goes, as direct core calls (median of 3)."""
-    from grainseg_core.inference import DEFAULT_OVERLAP, DEFAULT_TILE, load_model, segment_probability
+    from grainseg_core.inference import (
+        DEFAULT_OVERLAP,
+        DEFAULT_TILE,
+        load_model,
+        segment_probability,
+    )
     from grainseg_core.postprocess import PostprocessConfig, run_postprocess
     from grainseg_core.resegment import segmentation_from_masks
-    from ui.segment_views import VIEWS, render_view, screen_png
+    from ui.segment_views import DISPLAY_SIDE, VIEWS, render_view, screen_png
 
     model = load_model(model_path)
     times: dict[str, list[float]] = {}
 
-    def lap(name, fn):
+    def lap(name, fn, *args, **kwargs):
         start = time.perf_counter()
-        value = fn()
+        value = fn(*args, **kwargs)
         times.setdefault(name, []).append(time.perf_counter() - start)
         return value
 
+    post = PostprocessConfig(threshold=0.55)
     for _ in range(3):
-        prob, _ = lap("network", lambda: segment_probability(
-            image, [model], tta="none", tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, batch=4, progress=None))
-        post = PostprocessConfig(threshold=0.55)
-        processed = lap("postprocess", lambda: run_postprocess(prob, post, pixel_size_um=PIXEL_SIZE_UM))
-        result = lap("grain_table", lambda: segmentation_from_masks(
-            prob, processed.boundary, labels=processed.labels, post=post, pixel_size_um=PIXEL_SIZE_UM))
+        prob, _ = lap(
+            "network",
+            segment_probability,
+            image,
+            [model],
+            tta="none",
+            tile=DEFAULT_TILE,
+            overlap=DEFAULT_OVERLAP,
+            batch=4,
+            progress=None,
+        )
+        processed = lap("postprocess", run_postprocess, prob, post, pixel_size_um=PIXEL_SIZE_UM)
+        result = lap(
+            "grain_table",
+            segmentation_from_masks,
+            prob,
+            processed.boundary,
+            labels=processed.labels,
+            post=post,
+            pixel_size_um=PIXEL_SIZE_UM,
+        )
         lap("summary_with_astm_g", result.summary)
-        lap("view_and_png", lambda: screen_png(render_view(
-            VIEWS[0], image, boundary=result.boundary, labels=result.labels,
-            probability=result.probability, max_side=1400)))
+        rgb = lap(
+            "view",
+            render_view,
+            VIEWS[0],
+            image,
+            boundary=result.boundary,
+            labels=result.labels,
+            probability=result.probability,
+            max_side=DISPLAY_SIDE,
+        )
+        lap("png", screen_png, rgb)
     return {k: round(statistics.median(v), 3) for k, v in times.items()}
 
 
@@ -246,28 +302,41 @@ def main() -> None:
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     load_before = os.getloadavg()[0]
     out: dict = {
-        "benchmark": "dashboard: upload -> first result, slider -> update, server memory (4 sessions)",
+        "benchmark": "dashboard: upload -> result, slider -> update, server memory (4 sessions)",
         "machine": {
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "streamlit": streamlit.__version__,
-            "python": platform.python_version(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "streamlit": streamlit.__version__,
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
             "load_average_1min_before": round(load_before, 2),
         },
-        "image": {"shape": list(SHAPE), "dtype": "uint8", "format": "PNG", "pixel_size_um": PIXEL_SIZE_UM,
-                  "source": "make_microstructure(seed=100+k, mean_grain_size_px=60)"},
+        "image": {
+            "shape": list(SHAPE),
+            "dtype": "uint8",
+            "format": "PNG",
+            "pixel_size_um": PIXEL_SIZE_UM,
+            "source": "make_microstructure(seed=100+k, mean_grain_size_px=60)",
+        },
     }
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         zoo, out["model"] = _zoo(tmp, load_sample("nist_steel").image)
         model = load_model(zoo / "default.safetensors")
         all_images = _micrographs(tmp, N_UPLOADS + 4)
-        all_results = [segment(image, model, pixel_size_um=PIXEL_SIZE_UM) for _, image in all_images]
+        all_results = [
+            segment(image, model, pixel_size_um=PIXEL_SIZE_UM) for _, image in all_images
+        ]
         images, results = all_images[:N_UPLOADS], all_results[:N_UPLOADS]
         # Four more, never seen by the server: the concurrent sessions run the network.
         four_images, four_results = all_images[N_UPLOADS:], all_results[N_UPLOADS:]
         out["server_breakdown_s"] = _breakdown(images[0][1], zoo / "default.safetensors")
-        env = {"GRAINSEG_MODELS_DIR": str(zoo), "GRAINSEG_RUNS_DIR": str(tmp / "runs"),
-               "GRAINSEG_DATASETS_DIR": str(tmp / "datasets")}
+        env = {
+            "GRAINSEG_MODELS_DIR": str(zoo),
+            "GRAINSEG_RUNS_DIR": str(tmp / "runs"),
+            "GRAINSEG_DATASETS_DIR": str(tmp / "datasets"),
+        }
         proc, url = _start_server(env, tmp / "server.log")
         try:
             time.sleep(2)
@@ -281,24 +350,36 @@ def main() -> None:
                 page.goto(url)
                 _grains(page).wait_for()
                 out["landing_first_result_s"] = round(time.perf_counter() - start, 3)
-                uploads = [_upload(page, path, r.n_grains) for (path, _), r in zip(images, results)]
+                uploads = [
+                    _upload(page, path, r.n_grains)
+                    for (path, _), r in zip(images, results, strict=True)
+                ]
                 out["upload_to_first_result_s"] = {
-                    "first": round(uploads[0], 3), "median_of_rest": round(statistics.median(uploads[1:]), 3),
-                    "all": [round(t, 3) for t in uploads], "target": 2.0,
+                    "first": round(uploads[0], 3),
+                    "median_of_rest": round(statistics.median(uploads[1:]), 3),
+                    "all": [round(t, 3) for t in uploads],
+                    "target": 2.0,
                 }
                 last = results[-1]
                 steps = []
                 for k in range(1, N_SLIDER_STEPS + 1):
-                    expected = resegment(last.probability, post=PostprocessConfig(threshold=0.5 + 0.01 * k),
-                                         pixel_size_um=PIXEL_SIZE_UM).n_grains
+                    expected = resegment(
+                        last.probability,
+                        post=PostprocessConfig(threshold=0.5 + 0.01 * k),
+                        pixel_size_um=PIXEL_SIZE_UM,
+                    ).n_grains
                     steps.append(_slider_step(page, expected))
                 out["slider_to_update_s"] = {
-                    "median": round(statistics.median(steps), 3), "all": [round(t, 3) for t in steps],
+                    "median": round(statistics.median(steps), 3),
+                    "all": [round(t, 3) for t in steps],
                     "target": 0.3,
                 }
                 rss["one_session"] = _rss_mb(proc.pid)
                 context.close()
-                contexts = [browser.new_context(viewport={"width": 1300, "height": 900}) for _ in four_images]
+                contexts = [
+                    browser.new_context(viewport={"width": 1300, "height": 900})
+                    for _ in four_images
+                ]
                 pages = [c.new_page() for c in contexts]
                 for p in pages:
                     p.set_default_timeout(TIMEOUT_MS)
@@ -306,12 +387,13 @@ def main() -> None:
                 for p in pages:
                     _grains(p).wait_for()
                 start = time.perf_counter()
-                for p, (path, _) in zip(pages, four_images):
-                    p.get_by_test_id("stFileUploader").filter(has_text="Upload a micrograph") \
-                        .locator("input[type=file]").set_input_files(str(path))
+                for p, (path, _) in zip(pages, four_images, strict=True):
+                    p.get_by_test_id("stFileUploader").filter(
+                        has_text="Upload a micrograph"
+                    ).locator("input[type=file]").set_input_files(str(path))
                 from playwright.sync_api import expect
 
-                for p, r in zip(pages, four_results):
+                for p, r in zip(pages, four_results, strict=True):
                     expect(_grains(p)).to_have_text(str(r.n_grains), timeout=TIMEOUT_MS)
                 out["four_concurrent_uploads_all_done_s"] = round(time.perf_counter() - start, 3)
                 rss["four_sessions"] = _rss_mb(proc.pid)

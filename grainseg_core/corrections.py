@@ -16,6 +16,7 @@ Strokes apply in order, so erasing over a drawn stroke removes it again. Points 
 
 Example
 -------
+>>> from grainseg_core.grains import label_grains
 >>> b = np.zeros((5, 7), bool)
 >>> split = apply_corrections(b, [Stroke(((0, 3), (4, 3)))])
 >>> int(label_grains(split).max())
@@ -37,7 +38,6 @@ import numpy as np
 
 from grainseg_core._validation import as_boundary_mask
 from grainseg_core.errors import InputError, unknown_name_error
-from grainseg_core.grains import label_grains
 
 __all__ = ["STROKE_MODES", "MAX_STROKE_WIDTH_PX", "Stroke", "stroke_mask", "apply_corrections"]
 
@@ -104,7 +104,8 @@ class Stroke:
             raise InputError(f"stroke width_px must be a number; got {self.width_px!r}.") from exc
         if not (1.0 <= width <= MAX_STROKE_WIDTH_PX):
             raise InputError(
-                f"stroke width_px must be in [1, {MAX_STROKE_WIDTH_PX:g}] pixels; got {self.width_px!r}."
+                f"stroke width_px must be in [1, {MAX_STROKE_WIDTH_PX:g}] pixels; "
+                f"got {self.width_px!r}."
             )
         object.__setattr__(self, "width_px", width)
 
@@ -136,8 +137,14 @@ def _draw(canvas: np.ndarray, xy: np.ndarray, width: int) -> None:
             cv2.circle(canvas, (x, y), width // 2, 1, thickness=-1, lineType=cv2.LINE_8)
         return
     # LINE_8 gives 8-connected 1-px lines: they separate 4-connected grains.
-    cv2.polylines(canvas, [xy.reshape(-1, 1, 2)], isClosed=False, color=1,
-                  thickness=max(1, width), lineType=cv2.LINE_8)
+    cv2.polylines(
+        canvas,
+        [xy.reshape(-1, 1, 2)],
+        isClosed=False,
+        color=1,
+        thickness=max(1, width),
+        lineType=cv2.LINE_8,
+    )
 
 
 def stroke_mask(shape: tuple[int, int], stroke: Stroke) -> np.ndarray:

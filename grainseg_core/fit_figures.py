@@ -22,7 +22,12 @@ from grainseg_core.figures import empty_figure
 __all__ = ["cdf_with_fits_figure"]
 
 _COLORS = {"exponential": "#d62728", "lognormal": "#2ca02c", "gamma": "#9467bd", "beta": "#d62728"}
-_LABELS = {"exponential": "exponential", "lognormal": "log-normal", "gamma": "gamma", "beta": "Beta"}
+_LABELS = {
+    "exponential": "exponential",
+    "lognormal": "log-normal",
+    "gamma": "gamma",
+    "beta": "Beta",
+}
 
 
 def cdf_with_fits_figure(
@@ -86,18 +91,33 @@ def cdf_with_fits_figure(
     xs = np.sort(x)
     ys = np.arange(1, xs.size + 1) / xs.size
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(shape="hv", color="#1f77b4", width=2),
-                             name=f"grains (n={xs.size})"))
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            line=dict(shape="hv", color="#1f77b4", width=2),
+            name=f"grains (n={xs.size})",
+        )
+    )
     lo, hi = (0.0, 1.0) if aspect_ratio else (0.0, float(xs[-1]) * 1.05)
     grid = np.linspace(lo, hi, int(n_points))
     for f in fits:
         fig.add_trace(
             go.Scatter(
-                x=grid, y=f.cdf(grid), mode="lines",
+                x=grid,
+                y=f.cdf(grid),
+                mode="lines",
                 line=dict(color=_COLORS.get(f.family), dash="dash", width=2),
-                name=f"{_LABELS.get(f.family, f.family)} fit", meta={"family": f.family},
+                name=f"{_LABELS.get(f.family, f.family)} fit",
+                meta={"family": f.family},
             )
         )
-    fig.update_layout(template="plotly_white", title=title, xaxis_title=x_title,
-                      yaxis_title="cumulative fraction", yaxis=dict(range=[0, 1.02]))
+    fig.update_layout(
+        template="plotly_white",
+        title=title,
+        xaxis_title=x_title,
+        yaxis_title="cumulative fraction",
+        yaxis=dict(range=[0, 1.02]),
+    )
     return fig

@@ -211,8 +211,11 @@ def fits_table(fits: Sequence[DistributionFit]) -> pd.DataFrame:
         row = {"family": f.family, "variable": f.variable, "n": f.n}
         row.update({k: float(v) for k, v in f.params.items()})
         row.update(
-            log_likelihood=f.log_likelihood, aic=f.aic, ks_statistic=f.ks_statistic,
-            ks_pvalue=f.ks_pvalue, mean=f.mean,
+            log_likelihood=f.log_likelihood,
+            aic=f.aic,
+            ks_statistic=f.ks_statistic,
+            ks_pvalue=f.ks_pvalue,
+            mean=f.mean,
         )
         rows.append(row)
     return pd.DataFrame(rows)

@@ -33,7 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from grainseg_core._validation import as_2d_array, as_boundary_mask, check_pixel_size, check_probability_map
+from grainseg_core._validation import (
+    as_2d_array,
+    as_boundary_mask,
+    check_pixel_size,
+    check_probability_map,
+)
 from grainseg_core.corrections import Stroke, apply_corrections
 from grainseg_core.errors import InputError
 from grainseg_core.grains import grain_table
@@ -41,6 +46,9 @@ from grainseg_core.inference import SegmentationResult
 from grainseg_core.postprocess import PostprocessConfig, grains_from_boundary, run_postprocess
 
 __all__ = ["segmentation_from_masks", "resegment"]
+
+#: Default post-processing (frozen, so safe as a default argument).
+_DEFAULT_POST = PostprocessConfig()
 
 
 def _check_same_shape(arr: np.ndarray | None, shape: tuple[int, ...], name: str) -> None:
@@ -55,7 +63,7 @@ def segmentation_from_masks(
     boundary: Any,
     *,
     labels: Any = None,
-    post: PostprocessConfig = PostprocessConfig(),
+    post: PostprocessConfig = _DEFAULT_POST,
     pixel_size_um: float | None = None,
     uncertainty: Any = None,
     model_names: Sequence[str] = (),
@@ -154,7 +162,7 @@ def segmentation_from_masks(
 def resegment(
     probability: Any,
     *,
-    post: PostprocessConfig = PostprocessConfig(),
+    post: PostprocessConfig = _DEFAULT_POST,
     pixel_size_um: float | None = None,
     uncertainty: Any = None,
     model_names: Sequence[str] = (),
@@ -187,8 +195,15 @@ def resegment(
     processed = run_postprocess(prob, post, pixel_size_um=size)
     elapsed = time.perf_counter() - start
     result = segmentation_from_masks(
-        prob, processed.boundary, labels=processed.labels, post=post, pixel_size_um=size,
-        uncertainty=uncertainty, model_names=model_names, strokes=strokes, snap_px=snap_px,
+        prob,
+        processed.boundary,
+        labels=processed.labels,
+        post=post,
+        pixel_size_um=size,
+        uncertainty=uncertainty,
+        model_names=model_names,
+        strokes=strokes,
+        snap_px=snap_px,
         settings=settings,
     )
     result.timings["postprocess"] = elapsed

@@ -12,8 +12,16 @@ from pathlib import Path
 
 import streamlit as st
 
+from grainseg_core.overlays import to_display_rgb
 from grainseg_core.postprocess import PostprocessConfig
-from grainseg_core.reports import labels_tiff, mask_png, report_json, rgb_png, summary_report, table_csv
+from grainseg_core.reports import (
+    labels_tiff,
+    mask_png,
+    report_json,
+    rgb_png,
+    summary_report,
+    table_csv,
+)
 from grainseg_core.samples import list_samples
 from ui import state
 from ui.errors import error_message, user_errors
@@ -26,8 +34,14 @@ from ui.segment_pipeline import (
     load_uploaded_image,
     segment_current,
 )
-from grainseg_core.overlays import to_display_rgb
-from ui.segment_views import DISPLAY_SIDE, VIEWS, display_shape, downscale_image, render_view, screen_png
+from ui.segment_views import (
+    DISPLAY_SIDE,
+    VIEWS,
+    display_shape,
+    downscale_image,
+    render_view,
+    screen_png,
+)
 
 _UPLOAD_ERROR = "seg_upload_error"
 _CANVAS_JSON = "seg_canvas_json"  # image key -> Fabric.js drawing
@@ -106,32 +120,79 @@ def _source_section() -> state.CurrentImage:
 def _postprocess_controls(image: state.CurrentImage) -> tuple[PostprocessConfig | None, str]:
     saved = state.postprocess_config()
     st.subheader("Post-processing")
-    threshold = st.slider("Threshold", 0.05, 0.95, float(saved.threshold), 0.01, key="seg_w_threshold",
-                          help="A pixel is boundary when its probability exceeds this.")
-    closing = st.slider("Closing radius (px)", 0, 6, int(saved.closing_radius), key="seg_w_closing",
-                        help="Joins boundary pieces closer than the disk and fills pin holes.")
-    gap = st.slider("Gap closing distance (px)", 0, 40, int(saved.gap_close_px), key="seg_w_gap",
-                    help="Bridges loose boundary ends to the nearest boundary within this distance.")
+    threshold = st.slider(
+        "Threshold",
+        0.05,
+        0.95,
+        float(saved.threshold),
+        0.01,
+        key="seg_w_threshold",
+        help="A pixel is boundary when its probability exceeds this.",
+    )
+    closing = st.slider(
+        "Closing radius (px)",
+        0,
+        6,
+        int(saved.closing_radius),
+        key="seg_w_closing",
+        help="Joins boundary pieces closer than the disk and fills pin holes.",
+    )
+    gap = st.slider(
+        "Gap closing distance (px)",
+        0,
+        40,
+        int(saved.gap_close_px),
+        key="seg_w_gap",
+        help="Bridges loose boundary ends to the nearest boundary within this distance.",
+    )
     c1, c2 = st.columns([3, 2])
-    min_size = c1.number_input("Minimum grain size (ECD)", 0.0, 10000.0, float(saved.min_grain_size),
-                               1.0, key="seg_w_min_size",
-                               help="Smaller grains merge into their neighbour (0 = off).")
-    unit = c2.radio("Unit", ["px", "µm"], index=0 if saved.min_grain_size_unit == "px" else 1,
-                    key="seg_w_min_unit", horizontal=True)
-    edge = st.toggle("Exclude edge grains", bool(saved.exclude_edge_grains), key="seg_w_edge",
-                     help="Grains cut by the image frame are left out of the statistics.")
-    skeleton = st.toggle("Skeletonise boundaries", bool(saved.skeletonize), key="seg_w_skeleton",
-                         help="Thin the boundaries to 1-pixel lines.")
+    min_size = c1.number_input(
+        "Minimum grain size (ECD)",
+        0.0,
+        10000.0,
+        float(saved.min_grain_size),
+        1.0,
+        key="seg_w_min_size",
+        help="Smaller grains merge into their neighbour (0 = off).",
+    )
+    unit = c2.radio(
+        "Unit",
+        ["px", "µm"],
+        index=0 if saved.min_grain_size_unit == "px" else 1,
+        key="seg_w_min_unit",
+        horizontal=True,
+    )
+    edge = st.toggle(
+        "Exclude edge grains",
+        bool(saved.exclude_edge_grains),
+        key="seg_w_edge",
+        help="Grains cut by the image frame are left out of the statistics.",
+    )
+    skeleton = st.toggle(
+        "Skeletonise boundaries",
+        bool(saved.skeletonize),
+        key="seg_w_skeleton",
+        help="Thin the boundaries to 1-pixel lines.",
+    )
     tta_modes = ["none", "flips", "d4"]
-    tta = st.selectbox("Test-time augmentation", tta_modes, index=tta_modes.index(state.tta_mode()),
-                       key="seg_w_tta", help="Average over flips (4 passes) or all 8 rotations/flips.")
+    tta = st.selectbox(
+        "Test-time augmentation",
+        tta_modes,
+        index=tta_modes.index(state.tta_mode()),
+        key="seg_w_tta",
+        help="Average over flips (4 passes) or all 8 rotations/flips.",
+    )
     state.set_tta_mode(tta)
     post = None
     with user_errors("reading the post-processing settings"):
         post = PostprocessConfig(
-            threshold=float(threshold), closing_radius=int(closing), gap_close_px=float(gap),
-            min_grain_size=float(min_size), min_grain_size_unit="um" if unit == "µm" else "px",
-            exclude_edge_grains=bool(edge), skeletonize=bool(skeleton),
+            threshold=float(threshold),
+            closing_radius=int(closing),
+            gap_close_px=float(gap),
+            min_grain_size=float(min_size),
+            min_grain_size_unit="um" if unit == "µm" else "px",
+            exclude_edge_grains=bool(edge),
+            skeletonize=bool(skeleton),
         )
         state.set_postprocess_config(post)
     return post, tta
@@ -147,17 +208,24 @@ def _strokes(image: state.CurrentImage):
 
 def _image_caption(image: state.CurrentImage, view) -> str:
     rows, cols = image.shape
-    pixel = f"{view.pixel_size_um:.4g} µm/px ({view.pixel_size_source})" if view.pixel_size_um else \
-        f"pixel size {view.pixel_size_source}"
-    return f"**{image.name}**: {cols} x {rows} px, {image.image.dtype}; {pixel}. " \
-           f"Boundaries from: {view.record.source_label}."
+    pixel = (
+        f"{view.pixel_size_um:.4g} µm/px ({view.pixel_size_source})"
+        if view.pixel_size_um
+        else f"pixel size {view.pixel_size_source}"
+    )
+    return (
+        f"**{image.name}**: {cols} x {rows} px, {image.image.dtype}; {pixel}. "
+        f"Boundaries from: {view.record.source_label}."
+    )
 
 
 def _metrics_section(view) -> None:
     metrics = headline_metrics(view.summary)
     per_row = 3  # five or six numbers in one row get cut off in the image column
     for start in range(0, len(metrics), per_row):
-        for col, (label, value, help_text) in zip(st.columns(per_row), metrics[start:start + per_row]):
+        for col, (label, value, help_text) in zip(
+            st.columns(per_row), metrics[start : start + per_row], strict=False
+        ):
             col.metric(label, value, help=help_text or None)
     st.caption(f"ASTM E112 grain size: {astm_caption(view.summary)}")
 
@@ -165,21 +233,38 @@ def _metrics_section(view) -> None:
 def _view_section(image: state.CurrentImage, view) -> None:
     result = view.record.result
     options = list(VIEWS if result.uncertainty is not None else VIEWS[:3])
-    choice = st.radio("View", options, horizontal=True, key="seg_w_view",
-                      help="The uncertainty view needs an ensemble: choose several models in the sidebar.")
+    choice = st.radio(
+        "View",
+        options,
+        horizontal=True,
+        key="seg_w_view",
+        help="The uncertainty view needs an ensemble: choose several models in the sidebar.",
+    )
     with user_errors("drawing the view"):
-        rgb = render_view(choice or options[0], image.image, boundary=result.boundary,
-                          labels=result.labels, probability=result.probability,
-                          uncertainty=result.uncertainty, max_side=DISPLAY_SIDE)
-        st.image(screen_png(rgb), width="stretch",
-                 caption=f"{choice} ({rgb.shape[1]} x {rgb.shape[0]} px shown; downloads are full size)")
+        rgb = render_view(
+            choice or options[0],
+            image.image,
+            boundary=result.boundary,
+            labels=result.labels,
+            probability=result.probability,
+            uncertainty=result.uncertainty,
+            max_side=DISPLAY_SIDE,
+        )
+        st.image(
+            screen_png(rgb),
+            width="stretch",
+            caption=f"{choice} ({rgb.shape[1]} x {rgb.shape[0]} px shown; downloads are full size)",
+        )
 
 
 def _correction_section(image: state.CurrentImage, view, n_strokes: int) -> None:
     st.subheader("Manual correction")
-    on = st.toggle("Correct boundaries by hand", key="seg_w_correct",
-                   help="Draw on the image: yellow strokes add a boundary (split a grain), "
-                   "blue strokes remove boundary (merge grains). The statistics update at once.")
+    on = st.toggle(
+        "Correct boundaries by hand",
+        key="seg_w_correct",
+        help="Draw on the image: yellow strokes add a boundary (split a grain), "
+        "blue strokes remove boundary (merge grains). The statistics update at once.",
+    )
     if n_strokes:
         st.caption(f"{n_strokes} correction stroke(s) applied.")
     if not on:
@@ -189,16 +274,31 @@ def _correction_section(image: state.CurrentImage, view, n_strokes: int) -> None
     result = view.record.result
     width, height, scale = canvas_size(image.shape)
     c1, c2, c3 = st.columns([2, 2, 1])
-    mode = c1.radio("Tool", ["Draw boundary (split)", "Erase boundary (merge)"], horizontal=True,
-                    key="seg_w_tool")
-    shape = c2.radio("Stroke", ["freedraw", "line"], horizontal=True, key="seg_w_stroke",
-                     format_func=lambda s: "free hand" if s == "freedraw" else "straight line")
+    mode = c1.radio(
+        "Tool",
+        ["Draw boundary (split)", "Erase boundary (merge)"],
+        horizontal=True,
+        key="seg_w_tool",
+    )
+    shape = c2.radio(
+        "Stroke",
+        ["freedraw", "line"],
+        horizontal=True,
+        key="seg_w_stroke",
+        format_func=lambda s: "free hand" if s == "freedraw" else "straight line",
+    )
     brush = c3.slider("Brush (px)", 1, 25, 3 if mode.startswith("Draw") else 9, key="seg_w_brush")
     c3.button("Clear all", on_click=_on_clear_corrections, args=(image.key,), key="seg_w_clear")
     # The uncorrected boundaries: a background that changed with every stroke would reload
     # the canvas and send its state again (one more rerun per stroke).
-    background = render_view(VIEWS[0], image.image, boundary=view.base_boundary, labels=result.labels,
-                             probability=result.probability, max_side=width)
+    background = render_view(
+        VIEWS[0],
+        image.image,
+        boundary=view.base_boundary,
+        labels=result.labels,
+        probability=result.probability,
+        max_side=width,
+    )
     from PIL import Image
 
     st_canvas(
@@ -213,8 +313,10 @@ def _correction_section(image: state.CurrentImage, view, n_strokes: int) -> None
         key=_canvas_key(),
         on_change=partial(_on_canvas, image.key),
     )
-    st.caption(f"Canvas {width} x {height} px; one canvas pixel is {scale:.2g} image pixels. "
-               "Draw strokes are cut 1 px wide and snapped to a boundary within a few pixels.")
+    st.caption(
+        f"Canvas {width} x {height} px; one canvas pixel is {scale:.2g} image pixels. "
+        "Draw strokes are cut 1 px wide and snapped to a boundary within a few pixels."
+    )
 
 
 def _downloads_section(image: state.CurrentImage, view) -> None:
@@ -222,11 +324,17 @@ def _downloads_section(image: state.CurrentImage, view) -> None:
     stem = Path(image.name).stem or "micrograph"
 
     def report() -> bytes:
-        return report_json(summary_report(
-            result, image_name=image.name, pixel_size_source=view.pixel_size_source,
-            extra={"boundaries_from": view.record.source_label,
-                   "manual_corrections": view.record.n_corrections},
-        ))
+        return report_json(
+            summary_report(
+                result,
+                image_name=image.name,
+                pixel_size_source=view.pixel_size_source,
+                extra={
+                    "boundaries_from": view.record.source_label,
+                    "manual_corrections": view.record.n_corrections,
+                },
+            )
+        )
 
     def overlay() -> bytes:
         from grainseg_core.overlays import boundary_overlay
@@ -235,24 +343,42 @@ def _downloads_section(image: state.CurrentImage, view) -> None:
 
     st.subheader("Downloads")
     files = [
-        ("Grain table (CSV)", partial(table_csv, result.grain_table), f"{stem}_grains.csv", "text/csv"),
+        (
+            "Grain table (CSV)",
+            partial(table_csv, result.grain_table),
+            f"{stem}_grains.csv",
+            "text/csv",
+        ),
         ("Summary (JSON)", report, f"{stem}_summary.json", "application/json"),
-        ("Boundary mask (PNG)", partial(mask_png, result.boundary), f"{stem}_boundary.png", "image/png"),
+        (
+            "Boundary mask (PNG)",
+            partial(mask_png, result.boundary),
+            f"{stem}_boundary.png",
+            "image/png",
+        ),
         ("Labels (TIFF)", partial(labels_tiff, result.labels), f"{stem}_labels.tif", "image/tiff"),
         ("Overlay (PNG)", overlay, f"{stem}_overlay.png", "image/png"),
     ]
-    for col, (label, data, name, mime) in zip(st.columns(len(files)), files):
+    for col, (label, data, name, mime) in zip(st.columns(len(files)), files, strict=True):
         # Callables: the bytes are built only when the button is clicked, not on every slider move.
-        col.download_button(label, data=data, file_name=name, mime=mime, on_click="ignore",
-                            key=f"seg_w_dl_{name.rsplit('.', 1)[-1]}_{label[:5]}")
+        col.download_button(
+            label,
+            data=data,
+            file_name=name,
+            mime=mime,
+            on_click="ignore",
+            key=f"seg_w_dl_{name.rsplit('.', 1)[-1]}_{label[:5]}",
+        )
 
 
 # ----------------------------------------------------------------------------- page
 
 ensure_navigation()
 st.title("Segment")
-st.caption("Upload an SEM micrograph (or take a bundled sample): grain boundaries, grains and "
-           "grain statistics at once. Sliders re-use the network's probability map.")
+st.caption(
+    "Upload an SEM micrograph (or take a bundled sample): grain boundaries, grains and "
+    "grain statistics at once. Sliders re-use the network's probability map."
+)
 
 image = _source_section()
 models = state.selected_model_paths()
@@ -264,21 +390,29 @@ strokes, snap = _strokes(image)
 view = None
 with main:
     if not models and image.ground_truth is not None:
-        st.info(f"No model in the zoo ({state.models_root()}): showing the sample's traced "
-                "boundaries, post-processed with your settings. Upload or publish a model "
-                "to segment images.")
+        st.info(
+            f"No model in the zoo ({state.models_root()}): showing the sample's traced "
+            "boundaries, post-processed with your settings. Upload or publish a model "
+            "to segment images."
+        )
     if post is not None:
         with user_errors("segmenting the image") as outcome:
-            with st.spinner(f"Segmenting {image.name} with {len(models) or 'no'} model(s)...",
-                            show_time=True):
-                view = segment_current(image, model_paths=models, post=post, tta=tta,
-                                       strokes=strokes, snap_px=snap)
+            with st.spinner(
+                f"Segmenting {image.name} with {len(models) or 'no'} model(s)...", show_time=True
+            ):
+                view = segment_current(
+                    image, model_paths=models, post=post, tta=tta, strokes=strokes, snap_px=snap
+                )
     if view is None:
         last = state.last_segmentation()
         if last is not None:
-            st.caption(f"Earlier results are kept: the last segmentation ({last.image_name}, "
-                       f"{last.result.n_grains} grains) is still on the Grain statistics page.")
-        shown = downscale_image(to_display_rgb(image.image), display_shape(image.shape, DISPLAY_SIDE))
+            st.caption(
+                f"Earlier results are kept: the last segmentation ({last.image_name}, "
+                f"{last.result.n_grains} grains) is still on the Grain statistics page."
+            )
+        shown = downscale_image(
+            to_display_rgb(image.image), display_shape(image.shape, DISPLAY_SIDE)
+        )
         st.image(screen_png(shown), width="stretch", caption=image.name)
     else:
         st.markdown(_image_caption(image, view))

@@ -37,7 +37,9 @@ def _result():
 
 def test_summary_report_round_trips_as_strict_json() -> None:
     r = _result()
-    report = summary_report(r, image_name="grid.png", pixel_size_source="typed in", extra={"note": "x"})
+    report = summary_report(
+        r, image_name="grid.png", pixel_size_source="typed in", extra={"note": "x"}
+    )
     data = json.loads(report_json(report))
     assert data["image"] == {"name": "grid.png", "shape": [61, 61]}
     assert data["models"] == ["tiny"]
@@ -90,14 +92,19 @@ def test_rgb_png_is_lossless() -> None:
 
 
 def test_fits_and_grain_size_tables() -> None:
-    t = fits_table([fit_distribution([1.0, 2.0, 4.0, 8.0], "exponential"),
-                    fit_distribution([1.0, 2.0, 4.0, 8.0], "lognormal")])
+    t = fits_table(
+        [
+            fit_distribution([1.0, 2.0, 4.0, 8.0], "exponential"),
+            fit_distribution([1.0, 2.0, 4.0, 8.0], "lognormal"),
+        ]
+    )
     assert t["family"].tolist() == ["exponential", "lognormal"]
     assert t.loc[0, "scale"] == pytest.approx(3.75)
     assert {"aic", "ks_statistic", "ks_pvalue", "mean", "s"} <= set(t.columns)
     b = _result().boundary
-    g = grain_size_table([intercept_grain_size(b, pixel_size_um=2.0),
-                          planimetric_grain_size(b, pixel_size_um=2.0)])
+    g = grain_size_table(
+        [intercept_grain_size(b, pixel_size_um=2.0), planimetric_grain_size(b, pixel_size_um=2.0)]
+    )
     assert g["method"].tolist() == ["intercept", "planimetric"]
     assert np.isfinite(g["G"]).all()
     assert g.loc[0, "mean_intercept_um"] == pytest.approx(20.0, rel=0.15)

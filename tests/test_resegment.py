@@ -41,7 +41,12 @@ def test_corrections_split_and_merge() -> None:
     assert split.n_grains == 10
     merged = resegment(p, strokes=[Stroke(((5, 9), (5, 11)), mode="erase")])
     assert merged.n_grains == 8
-    assert merged.settings["corrections"] == {"n_strokes": 1, "n_draw": 0, "n_erase": 1, "snap_px": 0.0}
+    assert merged.settings["corrections"] == {
+        "n_strokes": 1,
+        "n_draw": 0,
+        "n_erase": 1,
+        "snap_px": 0.0,
+    }
 
 
 def test_edge_exclusion_applies_after_corrections() -> None:

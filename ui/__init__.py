@@ -9,4 +9,3 @@
 
 Pages import these modules; nothing here holds science (that is ``grainseg_core``).
 """
-

@@ -96,7 +96,12 @@ def _probability(
 
     loaded = [load_model_cached(path) for path, _, _ in models]
     prob, uncertainty = segment_probability(
-        _image, loaded, tta=tta, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, batch=4,
+        _image,
+        loaded,
+        tta=tta,
+        tile=DEFAULT_TILE,
+        overlap=DEFAULT_OVERLAP,
+        batch=4,
         progress=None,
     )
     return prob, uncertainty
@@ -184,19 +189,31 @@ def postprocess_cached(
 
 
 @st.cache_data(max_entries=24, show_spinner=False)
-def _grain_size(boundary_key: str, _boundary: np.ndarray, method: str, pixel_size_um: float,
-                fields: tuple[int, int], options: tuple):
+def _grain_size(
+    boundary_key: str,
+    _boundary: np.ndarray,
+    method: str,
+    pixel_size_um: float,
+    fields: tuple[int, int],
+    options: tuple,
+):
     from grainseg_core import astm
 
     opts = dict(options)
     if method == "intercept":
-        config = astm.InterceptConfig(pattern=opts.get("pattern", "e112"),
-                                      measure=opts.get("measure", "crossings"))
-        return astm.intercept_grain_size(_boundary, pixel_size_um=pixel_size_um, config=config,
-                                         fields=fields)
+        config = astm.InterceptConfig(
+            pattern=opts.get("pattern", "e112"), measure=opts.get("measure", "crossings")
+        )
+        return astm.intercept_grain_size(
+            _boundary, pixel_size_um=pixel_size_um, config=config, fields=fields
+        )
     if method == "planimetric":
-        return astm.planimetric_grain_size(_boundary, pixel_size_um=pixel_size_um, fields=fields,
-                                           test_area=opts.get("test_area", "circle"))
+        return astm.planimetric_grain_size(
+            _boundary,
+            pixel_size_um=pixel_size_um,
+            fields=fields,
+            test_area=opts.get("test_area", "circle"),
+        )
     return astm.area_grain_size(_boundary, pixel_size_um=pixel_size_um, fields=fields)
 
 
@@ -231,12 +248,20 @@ def grain_size_cached(
     from grainseg_core.errors import InputError, unknown_name_error
 
     if method not in ("intercept", "planimetric", "area"):
-        raise unknown_name_error("ASTM method", method, ("intercept", "planimetric", "area"), InputError)
+        raise unknown_name_error(
+            "ASTM method", method, ("intercept", "planimetric", "area"), InputError
+        )
     if pixel_size_um is None:
         # Let the core say it, in its words, without caching a failure.
         return getattr(astm, f"{method}_grain_size")(boundary, pixel_size_um=None)
-    return _grain_size(boundary_key, boundary, method, float(pixel_size_um),
-                       (int(fields[0]), int(fields[1])), tuple(sorted(options.items())))
+    return _grain_size(
+        boundary_key,
+        boundary,
+        method,
+        float(pixel_size_um),
+        (int(fields[0]), int(fields[1])),
+        tuple(sorted(options.items())),
+    )
 
 
 def clear_caches() -> None:

@@ -46,7 +46,7 @@ def canvas_size(shape: tuple[int, int], max_width: int = 800) -> tuple[int, int,
 
 def _pairs(values: list[Any]) -> list[tuple[float, float]]:
     nums = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return list(zip(nums[0::2], nums[1::2]))
+    return list(zip(nums[0::2], nums[1::2], strict=False))
 
 
 def _object_points(obj: Mapping[str, Any]) -> list[tuple[float, float]]:

@@ -87,8 +87,12 @@ def sample_image(name: str) -> state.CurrentImage:
         "pixel_size_source": "the sample's meta.json",
     }
     return state.make_image(
-        name, sample.image, meta, pixel_size_um=sample.pixel_size_um,
-        ground_truth=sample.boundary, source="sample",
+        name,
+        sample.image,
+        meta,
+        pixel_size_um=sample.pixel_size_um,
+        ground_truth=sample.boundary,
+        source="sample",
     )
 
 
@@ -209,7 +213,12 @@ def segment_current(
 
     pixel, pixel_source = _pixel_size(image)
     memo_key = (
-        image.key, tuple(model_key(p) for p in model_paths), tta, post, pixel, tuple(strokes),
+        image.key,
+        tuple(model_key(p) for p in model_paths),
+        tta,
+        post,
+        pixel,
+        tuple(strokes),
         float(snap_px),
     )
     memo: dict = st.session_state.setdefault(_MEMO, {})
@@ -220,14 +229,30 @@ def segment_current(
             prob, post, prob_key=prob_key, pixel_size_um=pixel
         )
         result = segmentation_from_masks(
-            prob, boundary, labels=labels, post=post, pixel_size_um=pixel, uncertainty=unc,
-            model_names=names, strokes=strokes, snap_px=snap_px,
-            settings={"tta": tta, "n_bridges": n_bridges, "n_merged": n_merged,
-                      "model_files": [str(p) for p in model_paths]},
+            prob,
+            boundary,
+            labels=labels,
+            post=post,
+            pixel_size_um=pixel,
+            uncertainty=unc,
+            model_names=names,
+            strokes=strokes,
+            snap_px=snap_px,
+            settings={
+                "tta": tta,
+                "n_bridges": n_bridges,
+                "n_merged": n_merged,
+                "model_files": [str(p) for p in model_paths],
+            },
         )
         seg = state.SegmentationRecord(
-            result=result, image_key=image.key, image_name=image.name,
-            source_label=", ".join(names), post=post, tta=tta, n_corrections=len(strokes),
+            result=result,
+            image_key=image.key,
+            image_name=image.name,
+            source_label=", ".join(names),
+            post=post,
+            tta=tta,
+            n_corrections=len(strokes),
         )
         view = SegmentationView(seg, result.summary(), pixel, pixel_source, boundary)
         memo[memo_key] = view

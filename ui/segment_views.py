@@ -61,7 +61,9 @@ def downscale_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Area-averaged copy of a gray or RGB image at ``shape`` (same array if unchanged)."""
     if image.shape[:2] == tuple(shape):
         return image
-    src = image.astype(np.float32) if image.dtype not in (np.uint8, np.uint16, np.float32) else image
+    src = (
+        image.astype(np.float32) if image.dtype not in (np.uint8, np.uint16, np.float32) else image
+    )
     return cv2.resize(src, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
@@ -80,7 +82,9 @@ def downscale_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Nearest-sampled labels at ``shape``."""
     if labels.shape == tuple(shape):
         return labels
-    return cv2.resize(labels.astype(np.int32), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(
+        labels.astype(np.int32), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST
+    )
 
 
 def render_view(
@@ -136,7 +140,8 @@ def screen_png(rgb: np.ndarray) -> bytes:
     noisy micrograph; bytes no wider than the page are passed through unchanged.
     """
     ok, buf = cv2.imencode(
-        ".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR),
+        ".png",
+        cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR),
         [cv2.IMWRITE_PNG_COMPRESSION, 1],
     )
     if not ok:  # cv2 reports failure by a flag; a plain error reaches ui.errors.user_errors

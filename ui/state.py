@@ -224,9 +224,11 @@ def set_current_image(
 
     Takes the arguments of :func:`make_image`.
     """
-    return set_current_record(make_image(
-        name, image, meta, pixel_size_um=pixel_size_um, ground_truth=ground_truth, source=source
-    ))
+    return set_current_record(
+        make_image(
+            name, image, meta, pixel_size_um=pixel_size_um, ground_truth=ground_truth, source=source
+        )
+    )
 
 
 def set_current_record(record: CurrentImage) -> CurrentImage:
@@ -328,5 +330,5 @@ def datasets_root() -> Path:
 
 
 def models_root() -> Path:
-    """The model zoo: :func:`grainseg_core.zoo.models_dir` (``$GRAINSEG_MODELS_DIR`` or ``models/``)."""
+    """The model zoo folder: :func:`grainseg_core.zoo.models_dir`."""
     return models_dir()

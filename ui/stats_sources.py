@@ -19,7 +19,12 @@ from grainseg_core.postprocess import PostprocessConfig
 from grainseg_core.samples import list_samples
 from grainseg_core.zoo import list_models
 from ui import state
-from ui.segment_pipeline import SegmentationView, ensure_current_image, sample_image, segment_current
+from ui.segment_pipeline import (
+    SegmentationView,
+    ensure_current_image,
+    sample_image,
+    segment_current,
+)
 
 __all__ = [
     "THIS",
@@ -93,12 +98,18 @@ def main_source() -> Source:
         corrections = f", {last.n_corrections} manual correction(s)" if last.n_corrections else ""
         return Source(
             label=THIS,
-            description=f"{last.image_name}: {last.source_label}{corrections} ({result.n_grains} grains)",
-            table=result.grain_table, boundary=result.boundary,
-            pixel_size_um=result.pixel_size_um, key=state.image_key(result.boundary),
+            description=(
+                f"{last.image_name}: {last.source_label}{corrections} ({result.n_grains} grains)"
+            ),
+            table=result.grain_table,
+            boundary=result.boundary,
+            pixel_size_um=result.pixel_size_um,
+            key=state.image_key(result.boundary),
         )
     view = segment_current(
-        image, model_paths=state.selected_model_paths(), post=state.postprocess_config(),
+        image,
+        model_paths=state.selected_model_paths(),
+        post=state.postprocess_config(),
         tta=state.tta_mode(),
     )
     return _from_view(THIS, view)
@@ -115,7 +126,9 @@ def source_choices(image: state.CurrentImage) -> list[str]:
     return choices
 
 
-def build_source(choice: str, image: state.CurrentImage, *, upload: state.CurrentImage | None = None) -> Source:
+def build_source(
+    choice: str, image: state.CurrentImage, *, upload: state.CurrentImage | None = None
+) -> Source:
     """Segment (with caches) what ``choice`` names and return it as a :class:`Source`.
 
     Parameters
@@ -147,14 +160,14 @@ def build_source(choice: str, image: state.CurrentImage, *, upload: state.Curren
         view = segment_current(image, model_paths=[], post=gt_post, record=False)
         return _from_view(choice, view)
     if choice.startswith(_MODEL):
-        name = choice[len(_MODEL):]
+        name = choice[len(_MODEL) :]
         entries = {m.name: m.path for m in list_models(state.models_root())}
         if name not in entries:
             raise InputError(f"model '{name}' is no longer in the zoo; choose another source.")
         view = segment_current(image, model_paths=[entries[name]], post=post, tta=tta, record=False)
         return _from_view(choice, view)
     if choice.startswith(_SAMPLE):
-        other = sample_image(choice[len(_SAMPLE):])
+        other = sample_image(choice[len(_SAMPLE) :])
         view = segment_current(other, model_paths=models, post=post, tta=tta, record=False)
         return _from_view(choice, view)
     if choice == UPLOAD:

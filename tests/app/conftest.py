@@ -104,7 +104,10 @@ def build_tiny_zoo(folder: Path) -> Path:
         save_model(
             model,
             folder / name,
-            card={"zoo": {"roles": roles, "title": title}, "description": "random weights, tests only"},
+            card={
+                "zoo": {"roles": roles, "title": title},
+                "description": "random weights, tests only",
+            },
         )
     return folder
 
@@ -191,11 +194,19 @@ def start_server(env: dict[str, str], log_path: Path, *, port: int | None = None
     """Start ``streamlit run app.py``; return (process, base URL) once it is healthy."""
     port = port or free_port()
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     log = log_path.open("wb")
     proc = subprocess.Popen(
@@ -207,7 +218,8 @@ def start_server(env: dict[str, str], log_path: Path, *, port: int | None = None
         if proc.poll() is not None:
             log.close()
             raise RuntimeError(
-                f"streamlit exited with code {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}"
+                f"streamlit exited with code {proc.returncode}:\n"
+                + log_path.read_text(errors="replace")[-3000:]
             )
         if _healthy(url):
             return proc, url
@@ -255,7 +267,9 @@ def browser():
     """Headless Chromium (the distribution's) driven by Playwright; skips when absent."""
     if not CHROMIUM.is_file() and shutil.which("chromium") is None:
         pytest.skip(f"Chromium is not installed at {CHROMIUM} (run scripts/ensure_chromium.sh)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is missing"
+    )
     executable = str(CHROMIUM) if CHROMIUM.is_file() else shutil.which("chromium")
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)

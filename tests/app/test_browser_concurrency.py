@@ -61,15 +61,16 @@ def test_four_sessions_get_their_own_results(streamlit_server, browser, four_ima
             page.goto(streamlit_server)
         for page in pages:
             _grains(page).wait_for()
-        # Upload in all four sessions before waiting for any result: the server works on them together.
-        for page, (path, _) in zip(pages, four_images):
+        # Upload in all four sessions before waiting for any result: the server works on
+        # them together.
+        for page, (path, _) in zip(pages, four_images, strict=True):
             uploader = page.get_by_test_id("stFileUploader").filter(has_text="Upload a micrograph")
             uploader.locator("input[type=file]").set_input_files(str(path))
-        for page, (path, expected) in zip(pages, four_images):
+        for page, (path, expected) in zip(pages, four_images, strict=True):
             expect(_grains(page)).to_have_text(str(expected), timeout=TIMEOUT_MS)
             page.get_by_text(path.name).first.wait_for()
         # After all four finished, each still shows its own image and count.
-        for page, (path, expected) in zip(pages, four_images):
+        for page, (path, expected) in zip(pages, four_images, strict=True):
             assert _grains(page).inner_text() == str(expected)
             assert page.get_by_test_id("stMarkdown").filter(has_text=path.name).count() >= 1
             expect(page.get_by_test_id("stException")).to_have_count(0)

@@ -100,8 +100,9 @@ def upload_file(tmp_path_factory) -> tuple[Path, np.ndarray]:
     return path, image
 
 
-def test_segment_upload_slider_download(streamlit_server, browser_page, default_model, upload_file,
-                                        tmp_path, screenshot_dir) -> None:
+def test_segment_upload_slider_download(
+    streamlit_server, browser_page, default_model, upload_file, tmp_path, screenshot_dir
+) -> None:
     page = browser_page
     page.goto(streamlit_server)
     nist = load_sample("nist_steel")
@@ -121,7 +122,9 @@ def test_segment_upload_slider_download(streamlit_server, browser_page, default_
     slider.focus()
     for _ in range(20):
         slider.press("ArrowRight")
-    expected = resegment(uploaded.probability, post=PostprocessConfig(threshold=0.7), pixel_size_um=0.2)
+    expected = resegment(
+        uploaded.probability, post=PostprocessConfig(threshold=0.7), pixel_size_um=0.2
+    )
     assert expected.n_grains != uploaded.n_grains
     expect_text(metric(page, "Grains"), str(expected.n_grains))
     expect_no_exception(page)
@@ -137,7 +140,9 @@ def test_segment_upload_slider_download(streamlit_server, browser_page, default_
     page.screenshot(path=str(screenshot_dir / "segment_after_upload.png"), full_page=True)
 
 
-def test_manual_correction_on_the_canvas(streamlit_server, browser_page, tmp_path, screenshot_dir) -> None:
+def test_manual_correction_on_the_canvas(
+    streamlit_server, browser_page, tmp_path, screenshot_dir
+) -> None:
     page = browser_page
     page.goto(streamlit_server)
     grains = metric(page, "Grains")
@@ -166,13 +171,15 @@ def test_manual_correction_on_the_canvas(streamlit_server, browser_page, tmp_pat
     saved, _ = download(page, "Boundary mask (PNG)", tmp_path / "mask.png")
     mask, meta = read_image(saved)
     assert meta.format == "PNG" and mask.shape == (600, 800)
-    row = mask[start[1] - 2:start[1] + 3, start[0] + 5:end[0] - 5] > 0
+    row = mask[start[1] - 2 : start[1] + 3, start[0] + 5 : end[0] - 5] > 0
     assert row.any(axis=0).all(), "the stroke is not in the mask along its whole length"
 
 
 def test_every_page_opens(streamlit_server, browser_page, screenshot_dir) -> None:
     page = browser_page
-    page.set_viewport_size({"width": 1400, "height": 2400})  # Streamlit scrolls inside: a tall window shows more
+    page.set_viewport_size(
+        {"width": 1400, "height": 2400}
+    )  # Streamlit scrolls inside: a tall window shows more
     page.goto(streamlit_server)
     metric(page, "Grains").wait_for(timeout=TIMEOUT_MS)
     for label, name in [*PAGES[1:], PAGES[0]]:

@@ -30,14 +30,17 @@ def nist():
 
 @pytest.fixture(scope="module")
 def prediction(nist, temp_zoo: Path):
-    return segment(nist.image, load_model(temp_zoo / "default.safetensors"), pixel_size_um=nist.pixel_size_um)
+    return segment(
+        nist.image, load_model(temp_zoo / "default.safetensors"), pixel_size_um=nist.pixel_size_um
+    )
 
 
 @pytest.fixture(scope="module")
 def truth(nist):
     """The sample's traced boundaries as the page's ground-truth source builds them."""
-    return resegment(nist.boundary.astype(np.float32), post=PostprocessConfig(),
-                     pixel_size_um=nist.pixel_size_um)
+    return resegment(
+        nist.boundary.astype(np.float32), post=PostprocessConfig(), pixel_size_um=nist.pixel_size_um
+    )
 
 
 @pytest.fixture
@@ -52,8 +55,13 @@ def test_first_load_uses_the_segmentation_and_fits(stats, prediction) -> None:
     shown = metrics(stats)
     assert shown["Grains in the statistics"] == str(prediction.n_grains)
     headers = [h.value for h in stats.header]
-    assert headers == ["Size and shape distributions", "Minimum-size filters", "Compare two sources",
-                       "ASTM grain size", "Downloads"]
+    assert headers == [
+        "Size and shape distributions",
+        "Minimum-size filters",
+        "Compare two sources",
+        "ASTM grain size",
+        "Downloads",
+    ]
     fits = stats.dataframe[0].value
     assert fits["family"].tolist() == ["exponential", "lognormal", "beta"]
     assert not stats.error
@@ -68,20 +76,26 @@ def test_min_size_filter_matches_the_core(stats, prediction) -> None:
 
 def test_ground_truth_vs_prediction_comparison(stats, prediction, truth) -> None:
     assert stats.selectbox(key="stats_w_source_b").value.startswith("Ground truth")
-    expected = compare_samples(prediction.grain_table["ecd_um"], truth.grain_table["ecd_um"],
-                               family="exponential")
+    expected = compare_samples(
+        prediction.grain_table["ecd_um"], truth.grain_table["ecd_um"], family="exponential"
+    )
     shown = metrics(stats)
     assert shown["JS distance, sizes"] == f"{expected.js_pdf:.3f}"
     assert shown["KS p-value, sizes"] == f"{expected.ks.pvalue:.3g}"
-    ar = compare_samples(prediction.grain_table["aspect_ratio"], truth.grain_table["aspect_ratio"],
-                         family="aspect_ratio")
+    ar = compare_samples(
+        prediction.grain_table["aspect_ratio"],
+        truth.grain_table["aspect_ratio"],
+        family="aspect_ratio",
+    )
     assert shown["JS distance, shapes"] == f"{ar.js_pdf:.3f}"
 
 
 def test_two_models_comparison(stats, nist, temp_zoo: Path, prediction) -> None:
     stats.selectbox(key="stats_w_source_b").set_value("Model: alt").run()
     assert not stats.exception and not stats.error
-    alt = segment(nist.image, load_model(temp_zoo / "alt.safetensors"), pixel_size_um=nist.pixel_size_um)
+    alt = segment(
+        nist.image, load_model(temp_zoo / "alt.safetensors"), pixel_size_um=nist.pixel_size_um
+    )
     expected = compare_samples(prediction.grain_table["ecd_um"], alt.grain_table["ecd_um"])
     assert metrics(stats)["JS distance, sizes"] == f"{expected.js_pdf:.3f}"
 
@@ -96,8 +110,12 @@ def test_astm_methods_and_fields(stats, nist, prediction) -> None:
     stats.selectbox(key="stats_w_pattern").set_value("grid")
     stats.run()
     assert not stats.exception
-    g6 = intercept_grain_size(prediction.boundary, pixel_size_um=nist.pixel_size_um,
-                              config=InterceptConfig(pattern="grid"), fields=(2, 3)).G
+    g6 = intercept_grain_size(
+        prediction.boundary,
+        pixel_size_um=nist.pixel_size_um,
+        config=InterceptConfig(pattern="grid"),
+        fields=(2, 3),
+    ).G
     area = area_grain_size(prediction.boundary, pixel_size_um=nist.pixel_size_um, fields=(2, 3)).G
     shown = metrics(stats)
     assert shown["G (intercept)"] == f"{g6:.2f}" and shown["G (area)"] == f"{area:.2f}"
