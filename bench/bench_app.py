@@ -13,6 +13,8 @@ Prints one JSON object:
   first upload and the median of the others are reported.
 - ``slider_to_update_s``: one step of the threshold slider (keyboard) -> the new overlay
   image loaded and the new grain count shown (median of several steps).
+- ``server_script_runs_apptest``: the page's script runs alone (AppTest, no browser, no
+  websocket): upload -> result (two images the server has not seen) and slider -> rerun.
 - ``server_breakdown_s``: the same work as direct core calls in this process (network,
   post-processing, grain table, summary with ASTM G, screen view, its PNG encoding), to
   see where the time goes.
@@ -227,6 +229,47 @@ def _slider_step(page, expected: int) -> float:
     return time.perf_counter() - start
 
 
+# ----------------------------------------------------------------------------- AppTest
+
+
+def _apptest_timings(zoo: Path, images: list[tuple[Path, np.ndarray]]) -> dict:
+    """Server-side script-run times (no browser): upload -> result, slider -> rerun."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import AppTest
+
+    # As tests/app/conftest.py: AppTest re-enables Streamlit's legacy pages/ mode before
+    # every run; the server keeps it off once st.navigation has run.
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init
+    os.environ["GRAINSEG_MODELS_DIR"] = str(zoo)
+    try:
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
+        uploads, steps = [], []
+        for path, _ in images[:2]:
+            uploader = at.file_uploader(key="seg_w_upload")
+            uploader.set_value((path.name, path.read_bytes(), "image/png"))
+            start = time.perf_counter()
+            at.run()
+            uploads.append(time.perf_counter() - start)
+        for k in range(1, N_SLIDER_STEPS + 1):
+            at.slider(key="seg_w_threshold").set_value(round(0.5 + 0.01 * k, 2))
+            start = time.perf_counter()
+            at.run()
+            steps.append(time.perf_counter() - start)
+        return {
+            "upload_to_result_s": [round(t, 3) for t in uploads],
+            "slider_rerun_s_median": round(statistics.median(steps), 3),
+            "slider_rerun_s": [round(t, 3) for t in steps],
+        }
+    finally:
+        PagesManager.__init__ = original
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -332,6 +375,7 @@ def main() -> None:
         # Four more, never seen by the server: the concurrent sessions run the network.
         four_images, four_results = all_images[N_UPLOADS:], all_results[N_UPLOADS:]
         out["server_breakdown_s"] = _breakdown(images[0][1], zoo / "default.safetensors")
+        out["server_script_runs_apptest"] = _apptest_timings(zoo, four_images[:2])
         env = {
             "GRAINSEG_MODELS_DIR": str(zoo),
             "GRAINSEG_RUNS_DIR": str(tmp / "runs"),
