@@ -11,7 +11,9 @@ import streamlit as st
 from ui.dataset_annotations import render_annotation_section
 from ui.dataset_ebsd import render_ebsd_section
 from ui.dataset_export import render_export_section
+from ui.navigation import ensure_navigation
 
+ensure_navigation()
 st.title("Dataset builder")
 st.caption(
     "Turn annotations into training labels, check them against the micrograph, and export patches "

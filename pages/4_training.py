@@ -13,6 +13,7 @@ from grainseg_core.datasets import list_datasets
 from grainseg_core.training import list_runs
 from ui import state
 from ui.training_form import render_training_form
+from ui.navigation import ensure_navigation
 from ui.training_runs import (
     render_compare_curves,
     render_publish,
@@ -20,6 +21,7 @@ from ui.training_runs import (
     render_runs_overview,
 )
 
+ensure_navigation()
 st.title("Training")
 st.caption(
     "Train a boundary network on a dataset from the Dataset builder. Runs go on in the "

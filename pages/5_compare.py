@@ -19,7 +19,9 @@ from ui.compare_views import (
     render_views,
 )
 from ui.errors import user_errors
+from ui.navigation import ensure_navigation
 
+ensure_navigation()
 st.title("Compare models")
 st.caption(
     "Two models on one micrograph with known boundaries: where each is right, where they differ, "
