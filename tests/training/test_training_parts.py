@@ -126,10 +126,12 @@ def test_evaluate_perfect_and_inverted():
     assert perfect["val_precision"] == 1.0 and perfect["val_iou"] == 1.0
     assert perfect["val_patches"] == 2
     # Boundaries shifted down by one pixel: only the vertical line of patch 2 still overlaps
-    # (16 of 47 + 47 pixels: Dice 32/94); the tolerant F1 and the grains stay intact.
+    # (16 of 47 + 47 pixels: Dice 32/94); the tolerant F1 stays perfect. The grains stay
+    # nearly intact: the shifted line's pixels lie in a true grain and join the nearest
+    # predicted grain (a tie here), so ARI drops below 1 but stays high on 16-px patches.
     shifted = torch.roll(y, 1, dims=2)
     s = evaluate(_Echo(), [(shifted, y)], loss_fn=bce, device=torch.device("cpu"), tolerance_px=2)
-    assert s["val_bf1"] == 1.0 and s["val_ari"] == 1.0
+    assert s["val_bf1"] == 1.0 and 0.75 < s["val_ari"] < 1.0
     assert s["val_dice"] == pytest.approx(32 / 94)
     # Predicting no boundary: one grain per patch, nothing found.
     none = evaluate(_Echo(), [(torch.zeros_like(y), y)], loss_fn=bce, device=torch.device("cpu"))
