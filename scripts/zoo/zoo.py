@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from dataclasses import replace
@@ -175,6 +174,13 @@ def calibrate(model, val_pairs: list[ImagePair], recipe: dict[str, Any]) -> tupl
     )
 
 
+def choose_fold_threshold(model, dataset: Path, train_pairs: list[ImagePair], recipe: dict[str, Any]) -> float:
+    """The recipe's fixed threshold, or the one chosen on the fold's validation images."""
+    if recipe.get("threshold") is not None:
+        return float(recipe["threshold"])
+    return calibrate(model, val_pairs_of(dataset, train_pairs), recipe)[0]
+
+
 def score(model, pairs: list[ImagePair], recipe: dict[str, Any], threshold: float) -> pd.DataFrame:
     probs = predict(model, pairs)
     post = post_config(recipe, threshold)
@@ -215,11 +221,19 @@ def run_cv(recipe: dict[str, Any], out: Path, folds: int, *, resume: bool, only:
             export(train_pairs, dataset, recipe)
         run_dir = train_run(dataset, fold_dir / "run", recipe, resume=resume)
         model = load_model(run_dir / "checkpoints" / "best.safetensors")
-        threshold, _ = calibrate(model, val_pairs_of(dataset, train_pairs), recipe)
+        threshold = choose_fold_threshold(model, dataset, train_pairs, recipe)
         scores = score(model, test_pairs, recipe, threshold)
         scores["fold"] = k
         scores["threshold"] = threshold
         scores.to_csv(fold_dir / "scores.csv", index=False)
+        extra_test = recipe.get("extra_test", {})
+        if extra_test.get("synthetic"):
+            # Unseen synthetic micrographs (other seeds than any training image).
+            synth = synthetic_pairs(int(extra_test["synthetic"]), seed=5000)
+            extra = score(model, synth, recipe, threshold)
+            extra["fold"] = k
+            extra["threshold"] = threshold
+            extra.to_csv(fold_dir / "scores_synthetic.csv", index=False)
         all_scores.append(scores)
         print(f"  threshold {threshold:.2f}, fold time {time.perf_counter() - start:.0f} s", flush=True)
     scores = pd.concat(
@@ -232,72 +246,125 @@ def run_cv(recipe: dict[str, Any], out: Path, folds: int, *, resume: bool, only:
     summary["fold_groups"] = fold_groups
     scores.to_csv(out / "cv_scores.csv", index=False)
     per_group.to_csv(out / "cv_groups.csv", index=False)
+    synth_files = [out / f"fold{k}" / "scores_synthetic.csv" for k in range(folds)]
+    if any(f.is_file() for f in synth_files):
+        synth = pd.concat([pd.read_csv(f) for f in synth_files if f.is_file()], ignore_index=True)
+        summary["synthetic_test"] = summarize_by_group(synth)[1]
     (out / "cv_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(per_group.round(4).to_string(index=False))
     print(json.dumps({k: v for k, v in summary.items() if k != "fold_groups"}, indent=2))
     return summary
 
 
-def run_release(recipe: dict[str, Any], out: Path, cv_dir: Path | None, *, resume: bool) -> Path:
-    pairs = tbm_pairs() + extra_pairs(recipe)
-    dataset = out / "dataset"
-    if not (resume and (dataset / "manifest.json").is_file()):
-        export(pairs, dataset, recipe)
-    run_dir = train_run(dataset, out / "run", recipe, resume=resume)
+CV_PROTOCOL = (
+    "k-fold by micrograph on the 21 TBM micrographs (80 labelled 256x256 crops): each fold's "
+    "model never saw any crop of its held-out micrographs; threshold chosen on that fold's "
+    "validation images (or fixed by the recipe). Heyn: pooled E112 mean lineal intercept per "
+    "micrograph (grid of lines 16 px apart, 4 directions) of prediction vs labels; f1 at 0 and "
+    "2 px on the thresholded map; ARI, VI and grain counts on the post-processed map "
+    "(grainseg_core.evaluation)."
+)
+RESERVED = ("format_version", "architecture", "init_kwargs", "grainseg_version", "n_parameters",
+            "weights_file", "weights_sha256", "dtype")
+
+
+def publish(recipe: dict[str, Any], run_dir: Path, val: list[ImagePair], evaluation: dict[str, Any],
+            *, staging: Path, command: str) -> Path:
+    """Choose the threshold on ``val``, then write ``models/<name>`` (fp16) with its card."""
     model = load_model(run_dir / "checkpoints" / "best.safetensors")
-    val = val_pairs_of(dataset, pairs)
-    threshold, table = calibrate(model, val, recipe)
-    val_scores = score(model, val, recipe, threshold)
-    _, val_summary = summarize_by_group(val_scores)
+    if recipe.get("threshold") is not None:
+        threshold, table = float(recipe["threshold"]), None
+    else:
+        threshold, table = calibrate(model, val, recipe)
+    _, val_summary = summarize_by_group(score(model, val, recipe, threshold))
     name = recipe["name"]
-    staging = out / "published"
     published = publish_run(
         run_dir, staging, name, title=recipe.get("title"), description=recipe.get("description", ""),
         roles=recipe.get("roles", ()), overwrite=True,
     )
     net, card = load_model_file(published)
-    for key in ("format_version", "architecture", "init_kwargs", "grainseg_version", "n_parameters",
-                "weights_file", "weights_sha256", "dtype"):
+    for key in RESERVED:
         card.pop(key, None)
     card["postprocess"] = {**post_config(recipe, threshold).__dict__}
     card["threshold_choice"] = {
-        "objective": recipe.get("threshold_objective", "heyn"),
+        "objective": "fixed by the recipe" if table is None else recipe.get("threshold_objective", "heyn"),
         "on": f"{len(val)} validation images of the training set ({', '.join(p.name for p in val)})",
-        "table": table.round(4).to_dict(orient="records"),
+        "table": None if table is None else table.round(4).to_dict(orient="records"),
     }
     card["data"] = recipe.get("data", {})
-    card["evaluation"] = {"validation": val_summary}
-    if cv_dir is not None and (cv_dir / "cv_summary.json").is_file():
-        card["evaluation"]["tbm_cross_validation"] = {
-            "protocol": (
-                "k-fold by micrograph on the 21 TBM micrographs (80 labelled 256x256 crops): each "
-                "fold's model never saw any crop of its held-out micrographs; threshold chosen on "
-                "that fold's validation images. Heyn: pooled E112 mean lineal intercept per "
-                "micrograph (grid of lines 16 px apart, 4 directions) of prediction vs labels; "
-                "f1 at 0 and 2 px on the thresholded map; ARI and grain counts on the "
-                "post-processed map (grainseg_core.evaluation)."
-            ),
+    card["evaluation"] = {"validation": val_summary, **evaluation}
+    card["reproduce"]["command"] = command
+    card["recipe"] = recipe
+    save_model(net, REPO / "models" / name, card=card, dtype="float16")
+    print(f"published models/{name}.safetensors (threshold {threshold:.2f}); validation: "
+          f"{json.dumps(val_summary)}")
+    return REPO / "models" / f"{name}.safetensors"
+
+
+def cv_evaluation(cv_dir: Path) -> dict[str, Any]:
+    if not (cv_dir / "cv_summary.json").is_file():
+        return {}
+    return {
+        "tbm_cross_validation": {
+            "protocol": CV_PROTOCOL,
             "summary": json.loads((cv_dir / "cv_summary.json").read_text()),
             "per_micrograph": pd.read_csv(cv_dir / "cv_groups.csv").round(4).to_dict(orient="records"),
             "published_peers_mean_rel_error": {"MLOgraphy": 0.1369, "MLOgraphy++": 0.1552},
         }
-    card["reproduce"]["command"] = (
+    }
+
+
+def run_release(recipe: dict[str, Any], out: Path, cv_dir: Path | None, *, resume: bool) -> Path:
+    """Train on all the data and publish, with the recipe's cross-validation in the card."""
+    pairs = tbm_pairs() + extra_pairs(recipe)
+    dataset = out / "dataset"
+    if not (resume and (dataset / "manifest.json").is_file()):
+        export(pairs, dataset, recipe)
+    run_dir = train_run(dataset, out / "run", recipe, resume=resume)
+    name = recipe["name"]
+    command = (
         f"python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/{name}.json --folds "
         f"{recipe.get('folds', 5)} && python scripts/zoo/zoo.py release --recipe "
         f"scripts/zoo/recipes/{name}.json"
     )
-    card["recipe"] = recipe
-    models = REPO / "models"
-    save_model(net, models / name, card=card, dtype="float16")
-    shutil.copyfile(out / "dataset" / "manifest.json", out / "manifest_used.json")
-    print(f"published models/{name}.safetensors (threshold {threshold:.2f}); validation: "
-          f"{json.dumps(val_summary)}")
-    return models / f"{name}.safetensors"
+    return publish(recipe, run_dir, val_pairs_of(dataset, pairs), cv_evaluation(cv_dir) if cv_dir else {},
+                   staging=out / "published", command=command)
+
+
+def run_publish_fold(recipe: dict[str, Any], cv_dir: Path, fold: int, folds: int) -> Path:
+    """Publish one fold's model of a cross-validation, with its held-out scores in the card."""
+    tbm = tbm_pairs()
+    held_out = tbm_folds(tbm, folds, seed=recipe.get("cv_seed", 0))[fold]
+    train_pairs = [p for p in tbm if p.group not in held_out] + extra_pairs(recipe)
+    fold_dir = cv_dir / f"fold{fold}"
+    scores = pd.read_csv(fold_dir / "scores.csv")
+    per_group, summary = summarize_by_group(scores)
+    evaluation: dict[str, Any] = {
+        "held_out_tbm": {
+            "protocol": f"trained without micrographs {', '.join(held_out)} (fold {fold} of {folds}); "
+            + CV_PROTOCOL,
+            "summary": summary,
+            "per_micrograph": per_group.round(4).to_dict(orient="records"),
+        }
+    }
+    if (fold_dir / "scores_synthetic.csv").is_file():
+        evaluation["held_out_synthetic"] = summarize_by_group(pd.read_csv(fold_dir / "scores_synthetic.csv"))[1]
+    name = recipe["name"]
+    init = recipe["train"].get("init_from")
+    command = (
+        (f"(first the recipe that made {init}) && " if init else "")
+        + f"python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/{name}.json --folds {folds} "
+        f"--only {fold} && python scripts/zoo/zoo.py publish-fold --recipe "
+        f"scripts/zoo/recipes/{name}.json --fold {fold}"
+    )
+    return publish(recipe, fold_dir / "run", val_pairs_of(fold_dir / "dataset", train_pairs), evaluation,
+                   staging=fold_dir / "published", command=command)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["cv", "release"])
+    parser.add_argument("command", choices=["cv", "release", "publish-fold"])
+    parser.add_argument("--fold", type=int, default=0, help="publish-fold: which fold's model")
     parser.add_argument("--recipe", required=True, type=Path)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--only", type=int, nargs="*", help="cv: run only these folds")
@@ -308,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or REPO / "runs" / "zoo" / recipe["name"]
     if args.command == "cv":
         run_cv(recipe, out / "cv", args.folds, resume=args.resume, only=args.only)
+    elif args.command == "publish-fold":
+        run_publish_fold(recipe, out / "cv", args.fold, args.folds)
     else:
         run_release(recipe, out / "release", out / "cv", resume=args.resume)
     return 0
