@@ -77,6 +77,8 @@ def test_landing_sample_is_segmented_as_the_core_does(landed, nist, nist_default
     assert any(c.startswith("Boundaries on the image (800 x 600 px shown") for c in captions), (
         captions
     )
+    # Served as PNG: Streamlit would turn bytes without alpha into a JPEG (lossy lines).
+    assert [im.proto.imgs[0].url.rsplit(".", 1)[-1] for im in landed.image] == ["png"]
 
 
 def test_threshold_slider_changes_the_numbers(landed, nist, nist_default) -> None:
