@@ -24,6 +24,7 @@ from grainseg_core.reports import (
 )
 from grainseg_core.samples import list_samples
 from ui import state
+from ui.downloads import Download, download_buttons
 from ui.errors import error_message, user_errors
 from ui.navigation import ensure_navigation
 from ui.segment_canvas import DRAW_COLOR, ERASE_COLOR, canvas_size, strokes_from_canvas
@@ -346,32 +347,25 @@ def _downloads_section(image: state.CurrentImage, view) -> None:
 
     st.subheader("Downloads")
     files = [
-        (
+        Download(
             "Grain table (CSV)",
             partial(table_csv, result.grain_table),
             f"{stem}_grains.csv",
             "text/csv",
         ),
-        ("Summary (JSON)", report, f"{stem}_summary.json", "application/json"),
-        (
+        Download("Summary (JSON)", report, f"{stem}_summary.json", "application/json"),
+        Download(
             "Boundary mask (PNG)",
             partial(mask_png, result.boundary),
             f"{stem}_boundary.png",
             "image/png",
         ),
-        ("Labels (TIFF)", partial(labels_tiff, result.labels), f"{stem}_labels.tif", "image/tiff"),
-        ("Overlay (PNG)", overlay, f"{stem}_overlay.png", "image/png"),
+        Download(
+            "Labels (TIFF)", partial(labels_tiff, result.labels), f"{stem}_labels.tif", "image/tiff"
+        ),
+        Download("Overlay (PNG)", overlay, f"{stem}_overlay.png", "image/png"),
     ]
-    for col, (label, data, name, mime) in zip(st.columns(len(files)), files, strict=True):
-        # Callables: the bytes are built only when the button is clicked, not on every slider move.
-        col.download_button(
-            label,
-            data=data,
-            file_name=name,
-            mime=mime,
-            on_click="ignore",
-            key=f"seg_w_dl_{name.rsplit('.', 1)[-1]}_{label[:5]}",
-        )
+    download_buttons(files, key_prefix="seg_dl_", per_row=len(files))
 
 
 # ----------------------------------------------------------------------------- page

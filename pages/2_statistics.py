@@ -33,6 +33,7 @@ from grainseg_core.fit_figures import cdf_with_fits_figure
 from grainseg_core.reports import fits_table, grain_size_table, report_json, table_csv
 from ui import state
 from ui.cache import grain_size_cached
+from ui.downloads import Download, download_buttons
 from ui.errors import user_errors
 from ui.navigation import ensure_navigation
 from ui.segment_pipeline import ensure_current_image, uploaded_image
@@ -313,24 +314,23 @@ def _astm_section(source: Source) -> pd.DataFrame | None:
 def _downloads(source: Source, table: pd.DataFrame, dist: dict, astm_table, comparison) -> None:
     stem = Path(ensure_current_image().name).stem or "micrograph"
     files = [
-        ("Grain table (CSV)", partial(table_csv, table), f"{stem}_grains_filtered.csv", "text/csv")
+        Download(
+            "Grain table (CSV)",
+            partial(table_csv, table),
+            f"{stem}_grains_filtered.csv",
+            "text/csv",
+        )
     ]
     if dist.get("fits"):
-        files.append(
-            (
-                "Fits (CSV)",
-                partial(table_csv, fits_table(dist["fits"])),
-                f"{stem}_fits.csv",
-                "text/csv",
-            )
-        )
+        fits = partial(table_csv, fits_table(dist["fits"]))
+        files.append(Download("Fits (CSV)", fits, f"{stem}_fits.csv", "text/csv"))
     if astm_table is not None:
         files.append(
-            ("ASTM G (CSV)", partial(table_csv, astm_table), f"{stem}_astm.csv", "text/csv")
+            Download("ASTM G (CSV)", partial(table_csv, astm_table), f"{stem}_astm.csv", "text/csv")
         )
     if comparison is not None:
         files.append(
-            (
+            Download(
                 "Comparison (JSON)",
                 partial(report_json, comparison),
                 f"{stem}_comparison.json",
@@ -339,7 +339,7 @@ def _downloads(source: Source, table: pd.DataFrame, dist: dict, astm_table, comp
         )
     for name, fig in dist.get("figures", {}).items():
         files.append(
-            (
+            Download(
                 f"{name.replace('_', ' ').capitalize()} (HTML)",
                 partial(_html, fig),
                 f"{stem}_{name}.html",
@@ -347,19 +347,7 @@ def _downloads(source: Source, table: pd.DataFrame, dist: dict, astm_table, comp
             )
         )
     st.caption("Figures download as interactive HTML (plotly, works offline).")
-    per_row = 4
-    for start in range(0, len(files), per_row):
-        for col, (label, data, name, mime) in zip(
-            st.columns(per_row), files[start : start + per_row], strict=False
-        ):
-            col.download_button(
-                label,
-                data=data,
-                file_name=name,
-                mime=mime,
-                on_click="ignore",
-                key=f"stats_dl_{name}",
-            )
+    download_buttons(files, key_prefix="stats_dl_", per_row=4)
 
 
 # ----------------------------------------------------------------------------- page
