@@ -13,14 +13,10 @@ Run: ``.venv/bin/python bench/bench_ebsd.py``
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import platform
-import statistics
-import time
 
 import numpy as np
+from _common import machine_info, median_of, print_report, time_calls
 from scipy.spatial import cKDTree
 
 from grainseg_core._ebsd_quat import quat_multiply
@@ -63,28 +59,25 @@ def _synthetic_map(seed: int = 0) -> EBSDMap:
     return EBSDMap(q, np.ones(SHAPE, np.int32), {1: EBSDPhase(1, "fcc", "m-3m")}, 0.1)
 
 
-def _time(fn, repeats: int = REPEATS) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+def _time(fn) -> tuple[float, object]:
+    # No warm-up call: each of these takes seconds at this size.
+    return median_of(fn, REPEATS, warmup=False)
 
 
 def _orix_reference(ebsd: EBSDMap) -> float:
     from orix.quaternion import Orientation, symmetry
 
     o = Orientation(ebsd.quaternions, symmetry.Oh)
-    t0 = time.perf_counter()
-    o[:, :-1].angle_with(o[:, 1:], degrees=True)
-    o[:-1].angle_with(o[1:], degrees=True)
-    return time.perf_counter() - t0
+
+    def both_directions():
+        o[:, :-1].angle_with(o[:, 1:], degrees=True)
+        o[:-1].angle_with(o[1:], degrees=True)
+
+    return time_calls(both_directions, 1, warmup=False).best_s
 
 
 def main() -> None:
-    import torch
-
+    machine = machine_info()
     ebsd = _synthetic_map()
     config = GBConfig(lagb_min_deg=2, hagb_min_deg=15, twins="separate")
     t_mis, _ = _time(lambda: neighbour_misorientation(ebsd))
@@ -96,34 +89,28 @@ def main() -> None:
     classes = np.bincount(
         np.concatenate([b.edge_class_right.ravel(), b.edge_class_down.ravel()]), minlength=6
     )
-    print(
-        json.dumps(
-            {
-                "benchmark": "ebsd_boundaries",
-                "ebsd_shape": list(SHAPE),
-                "n_edges": int(classes.sum()),
-                "n_cells": N_CELLS,
-                "misorientation_s": round(t_mis, 3),
-                "classify_total_s": round(t_all, 3),
-                "rasterize_2000x2000_width3_s": round(t_raster, 3),
-                "orix_angle_with_reference_s": round(t_orix, 3),
-                "speedup_vs_orix_misorientation": round(t_orix / t_mis, 1),
-                "n_grains": b.n_grains,
-                "edge_class_counts": {
-                    "none": int(classes[0]),
-                    "lagb": int(classes[1]),
-                    "hagb": int(classes[2]),
-                    "twin": int(classes[3]),
-                },
-                "sem_boundary_fraction": round(float(line.mean()), 4),
-                "repeats": REPEATS,
-                "cpu_count": os.cpu_count(),
-                "torch_threads": torch.get_num_threads(),
-                "python": platform.python_version(),
-                "numpy": np.__version__,
-                "machine": platform.machine(),
-            }
-        )
+    print_report(
+        {
+            "benchmark": "ebsd_boundaries",
+            "ebsd_shape": list(SHAPE),
+            "n_edges": int(classes.sum()),
+            "n_cells": N_CELLS,
+            "misorientation_s": round(t_mis, 3),
+            "classify_total_s": round(t_all, 3),
+            "rasterize_2000x2000_width3_s": round(t_raster, 3),
+            "orix_angle_with_reference_s": round(t_orix, 3),
+            "speedup_vs_orix_misorientation": round(t_orix / t_mis, 1),
+            "n_grains": b.n_grains,
+            "edge_class_counts": {
+                "none": int(classes[0]),
+                "lagb": int(classes[1]),
+                "hagb": int(classes[2]),
+                "twin": int(classes[3]),
+            },
+            "sem_boundary_fraction": round(float(line.mean()), 4),
+            "repeats": REPEATS,
+        },
+        machine,
     )
 
 

@@ -10,16 +10,9 @@ Run: ``.venv/bin/python bench/bench_grains.py``
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import statistics
-import time
-
 import numpy as np
 import pandas as pd
-import torch
-from scipy.spatial import cKDTree
+from _common import machine_info, print_report, time_calls, voronoi_cells
 from skimage.measure import regionprops
 
 from grainseg_core.grains import grain_table, label_grains
@@ -29,14 +22,7 @@ N_GRAINS = 20_000
 
 
 def _voronoi_labels(shape: tuple[int, int], n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    pts = rng.uniform(0, 1, (n, 2)) * shape
-    rr, cc = np.mgrid[: shape[0], : shape[1]]
-    _, idx = cKDTree(pts).query(np.c_[rr.ravel(), cc.ravel()], workers=-1)
-    cells = idx.reshape(shape)
-    boundary = np.zeros(shape, bool)
-    boundary[:, :-1] |= cells[:, :-1] != cells[:, 1:]
-    boundary[:-1, :] |= cells[:-1, :] != cells[1:, :]
+    _, boundary = voronoi_cells(shape, n, np.random.default_rng(seed))
     return label_grains(boundary)
 
 
@@ -65,39 +51,30 @@ def _naive_table(labels: np.ndarray) -> pd.DataFrame:
 
 
 def main() -> None:
+    machine = machine_info()
     labels = _voronoi_labels(SHAPE, N_GRAINS, seed=0)
-    grain_table(labels)  # warm-up (imports, page faults)
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        table = grain_table(labels, pixel_size_um=0.1)
-        times.append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    naive = _naive_table(labels)
-    naive_s = time.perf_counter() - t0
+    # The warm-up call pays the imports and page faults.
+    vectorised = time_calls(lambda: grain_table(labels, pixel_size_um=0.1), 5)
+    table = vectorised.result
+    naive = time_calls(lambda: _naive_table(labels), 1, warmup=False)
+    naive_s = naive.best_s
     same = bool(
-        np.allclose(naive["aspect_ratio"], table["aspect_ratio"])
-        and np.array_equal(naive["area_px"], table["area_px"])
+        np.allclose(naive.result["aspect_ratio"], table["aspect_ratio"])
+        and np.array_equal(naive.result["area_px"], table["area_px"])
     )
-    vec_s = statistics.median(times)
-    print(
-        json.dumps(
-            {
-                "benchmark": "grain_table",
-                "shape": list(SHAPE),
-                "n_grains": int(len(table)),
-                "vectorised_s_median_of_5": round(vec_s, 4),
-                "vectorised_s_min": round(min(times), 4),
-                "naive_regionprops_loop_s": round(naive_s, 3),
-                "speedup": round(naive_s / vec_s, 1),
-                "tables_agree": same,
-                "cpu_count": os.cpu_count(),
-                "torch_threads": torch.get_num_threads(),
-                "python": platform.python_version(),
-                "numpy": np.__version__,
-                "machine": platform.machine(),
-            }
-        )
+    vec_s = vectorised.median_s
+    print_report(
+        {
+            "benchmark": "grain_table",
+            "shape": list(SHAPE),
+            "n_grains": int(len(table)),
+            "vectorised_s_median_of_5": round(vec_s, 4),
+            "vectorised_s_min": round(vectorised.best_s, 4),
+            "naive_regionprops_loop_s": round(naive_s, 3),
+            "speedup": round(naive_s / vec_s, 1),
+            "tables_agree": same,
+        },
+        machine,
     )
 
 

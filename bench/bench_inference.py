@@ -28,16 +28,13 @@ Never asserts on time.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import machine_info, print_report, time_calls
 
 from grainseg_core.inference import (
     DEFAULT_MODEL_PATH,
@@ -64,16 +61,14 @@ def _best(fn, reps: int) -> tuple[dict, object]:
     work itself (both torch threads counted), so ``cpu_s / torch threads`` estimates the
     wall time on an idle machine (perfect 2-thread scaling: a lower bound).
     """
-    out = fn()  # warm-up: oneDNN picks its kernels on the first call
-    wall = cpu = float("inf")
-    for _ in range(reps):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        wall = min(wall, time.perf_counter() - t0)
-        cpu = min(cpu, time.process_time() - c0)
-    threads = torch.get_num_threads()
-    return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
-            "idle_wall_estimate_s": round(cpu / threads, 3)}, out
+    timing = time_calls(fn, reps)  # the warm-up call lets oneDNN pick its kernels
+    cpu = timing.cpu_best_s
+    figures = {
+        "wall_s": round(timing.best_s, 3),
+        "cpu_s": round(cpu, 3),
+        "idle_wall_estimate_s": round(cpu / torch.get_num_threads(), 3),
+    }
+    return figures, timing.result
 
 
 def _model_path(folder: Path, width: int | None) -> tuple[Path, str]:
@@ -106,16 +101,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=None, help="slim U-Net base width")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    out: dict = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "processor": platform.processor() or platform.machine(),
-            "load_average_1min_before": round(os.getloadavg()[0], 2),
-        },
-        "image_shape": list(SHAPE),
-    }
+    machine = machine_info()
+    out: dict = {"image_shape": list(SHAPE)}
     image = make_microstructure(SHAPE, seed=0, mean_grain_size_px=40).image
     with tempfile.TemporaryDirectory() as tmp:
         path, description = _model_path(Path(tmp), args.width)
@@ -138,17 +125,28 @@ def main() -> None:
         }
         if not args.quick:
             out["variants"] = _variants(image, path, args.reps)
-    out["machine"]["load_average_1min_after"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(out, indent=2))
+    print_report(out, machine, indent=2)
 
 
 def _variants(image: np.ndarray, path: Path, reps: int) -> dict:
     """Normalise + tiled prediction (no post-processing) per tiling and precision."""
     rows: dict = {}
     auto = load_model(path)
-    for tile, overlap in ((256, 64), (384, 64), (512, 64), (512, 0), (768, 64), (1024, 64),
-                          (DEFAULT_TILE, DEFAULT_OVERLAP)):
-        best, _ = _best(lambda: predict_probability(image, auto, tile=tile, overlap=overlap), reps)
+    for tile, overlap in (
+        (256, 64),
+        (384, 64),
+        (512, 64),
+        (512, 0),
+        (768, 64),
+        (1024, 64),
+        (DEFAULT_TILE, DEFAULT_OVERLAP),
+    ):
+        best, _ = _best(
+            lambda tile=tile, overlap=overlap: predict_probability(
+                image, auto, tile=tile, overlap=overlap
+            ),
+            reps,
+        )
         rows[f"{auto.precision}_tile{tile}_overlap{overlap}"] = best
     best, _ = _best(lambda: predict_probability(image, auto, tta="flips"), 1)
     rows[f"{auto.precision}_default_tiling_tta_flips"] = best

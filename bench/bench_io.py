@@ -17,18 +17,13 @@ Run: ``.venv/bin/python bench/bench_io.py``
 from __future__ import annotations
 
 import io
-import json
-import os
-import platform
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import tifffile
-import torch
+from _common import machine_info, median_of, print_report
 from skimage.draw import polygon as sk_polygon
 
 from grainseg_core.io import (
@@ -61,13 +56,7 @@ def _random_polygons(rng: np.random.Generator, n: int) -> list[np.ndarray]:
 
 
 def _median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_of(fn, repeats)[0]
 
 
 def _skimage_loop(polys: list[np.ndarray]) -> np.ndarray:
@@ -80,6 +69,7 @@ def _skimage_loop(polys: list[np.ndarray]) -> np.ndarray:
 
 
 def main() -> None:
+    machine = machine_info()
     rng = np.random.default_rng(0)
     images = [_random_polygons(rng, PER_IMAGE) for _ in range(N_IMAGES)]
 
@@ -115,29 +105,23 @@ def main() -> None:
     csv_s = _median_time(lambda: read_polygon_csv(csv_bytes), 3)
     write_s = _median_time(lambda: write_polygon_csv(per_image), 3)
 
-    print(
-        json.dumps(
-            {
-                "benchmark": "io",
-                "rasterise": f"{N_IMAGES} images x {PER_IMAGE} polygons, "
-                f"each image into a {SHAPE[0]}x{SHAPE[1]} mask",
-                "rasterise_10k_polygons_binary_s": round(binary_s, 4),
-                "rasterise_10k_polygons_instance_s": round(instance_s, 4),
-                "rasterise_10k_polygons_skimage_loop_s": round(naive_s, 3),
-                "rasterise_speedup_vs_skimage_loop": round(naive_s / binary_s, 1),
-                "pixel_agreement_with_skimage": round(pixel_agreement, 6),
-                "read_tiff_16bit_1536x2048_s": {k: round(v, 4) for k, v in read_s.items()},
-                "csv_rows": 10_000,
-                "csv_bytes": len(csv_bytes),
-                "csv_parse_10k_rows_s": round(csv_s, 4),
-                "csv_write_10k_rows_s": round(write_s, 4),
-                "cpu_count": os.cpu_count(),
-                "torch_threads": torch.get_num_threads(),
-                "python": platform.python_version(),
-                "numpy": np.__version__,
-                "machine": platform.machine(),
-            }
-        )
+    print_report(
+        {
+            "benchmark": "io",
+            "rasterise": f"{N_IMAGES} images x {PER_IMAGE} polygons, "
+            f"each image into a {SHAPE[0]}x{SHAPE[1]} mask",
+            "rasterise_10k_polygons_binary_s": round(binary_s, 4),
+            "rasterise_10k_polygons_instance_s": round(instance_s, 4),
+            "rasterise_10k_polygons_skimage_loop_s": round(naive_s, 3),
+            "rasterise_speedup_vs_skimage_loop": round(naive_s / binary_s, 1),
+            "pixel_agreement_with_skimage": round(pixel_agreement, 6),
+            "read_tiff_16bit_1536x2048_s": {k: round(v, 4) for k, v in read_s.items()},
+            "csv_rows": 10_000,
+            "csv_bytes": len(csv_bytes),
+            "csv_parse_10k_rows_s": round(csv_s, 4),
+            "csv_write_10k_rows_s": round(write_s, 4),
+        },
+        machine,
     )
 
 

@@ -17,15 +17,13 @@ the load average is recorded.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
 import warnings
 
 import numpy as np
 import torch
+from _common import machine_info, median_of, print_report
 from scipy import ndimage as ndi
 
 from grainseg_core.losses import TopoLoss, build_loss
@@ -101,15 +99,14 @@ def bench_topo_per_image(sizes: list[int], reps: int) -> dict:
         row = {}
         for threads in (1, 2):
             loss = TopoLoss(n_threads=threads)
-            loss(logits, t).backward()  # fills the k cache
-            times = []
-            for _ in range(reps):
+
+            def forward_backward(loss=loss, logits=logits, t=t):
                 logits.grad = None
-                t0 = time.perf_counter()
                 loss(logits, t).backward()
-                times.append(time.perf_counter() - t0)
+
+            seconds, _ = median_of(forward_backward, reps)  # the warm-up fills the k cache
             row[f"per_image_ms_{threads}_thread{'s' if threads > 1 else ''}"] = round(
-                1000 * statistics.median(times) / 8, 2
+                1000 * seconds / 8, 2
             )
         row["pairs_per_image"] = round(
             float(np.mean([n for n in loss.last_stats["n_fixed"]]))
@@ -132,19 +129,12 @@ def main() -> None:
     nets = [("slim_unet_w16_d4", "slim_unet", {"base_width": 16, "depth": 4})]
     if not args.quick:
         nets.append(("smp_unet_resnet18", "unet", {"encoder_name": "resnet18"}))
+    machine = machine_info()
     out: dict = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "processor": platform.processor() or platform.machine(),
-            "load_average_1min_before": round(os.getloadavg()[0], 2),
-        },
         "training_step": {name: bench_training(name, a, kw, steps) for name, a, kw in nets},
         "topo_per_image": bench_topo_per_image([128, 256, 512], reps=3 if args.quick else 5),
     }
-    out["machine"]["load_average_1min_after"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(out, indent=2))
+    print_report(out, machine, indent=2)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,10 @@ the load average is recorded; compare figures taken under similar load only.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import time
 import warnings
 
 import torch
+from _common import best_of, machine_info, print_report
 from torch.utils.flop_counter import FlopCounterMode
 
 from grainseg_core.nets import build_model, count_parameters
@@ -47,12 +44,7 @@ CANDIDATES: list[tuple[str, str, dict]] = [
 
 def _time(model: torch.nn.Module, x: torch.Tensor, reps: int) -> float:
     with torch.inference_mode():
-        model(x)  # warm-up: oneDNN picks its kernels on the first call
-        best = float("inf")
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            model(x)
-            best = min(best, time.perf_counter() - t0)
+        best, _ = best_of(lambda: model(x), reps)  # the warm-up lets oneDNN pick its kernels
     return round(best, 3)
 
 
@@ -71,7 +63,9 @@ class _Tiled(torch.nn.Module):
         out = torch.empty_like(x)
         for r in range(0, x.shape[-2], TILE):
             for c in range(0, x.shape[-1], TILE):
-                tile = x[..., r : r + TILE, c : c + TILE].contiguous(memory_format=torch.channels_last)
+                tile = x[..., r : r + TILE, c : c + TILE].contiguous(
+                    memory_format=torch.channels_last
+                )
                 out[..., r : r + TILE, c : c + TILE] = self.net(tile)
         return out
 
@@ -98,7 +92,9 @@ def bench(name: str, arch: str, kwargs: dict, reps: int) -> dict:
     }
     row["full_frame_s"] = _time(model, x, reps)
     cl = model.to(memory_format=torch.channels_last)
-    row["full_frame_channels_last_s"] = _time(cl, x.contiguous(memory_format=torch.channels_last), reps)
+    row["full_frame_channels_last_s"] = _time(
+        cl, x.contiguous(memory_format=torch.channels_last), reps
+    )
     best_net: torch.nn.Module = cl
     if hasattr(model, "fused_for_inference"):
         best_net = model.fused_for_inference().to(memory_format=torch.channels_last)
@@ -122,14 +118,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    machine = machine_info()
     out: dict = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "processor": platform.processor() or platform.machine(),
-            "load_average_1min_before": round(os.getloadavg()[0], 2),
-        },
         "input_shape": list(SHAPE),
         "results": {},
     }
@@ -139,8 +129,7 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         out["results"][name] = bench(name, arch, kwargs, args.reps)
-    out["machine"]["load_average_1min_after"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(out, indent=2))
+    print_report(out, machine, indent=2)
 
 
 if __name__ == "__main__":

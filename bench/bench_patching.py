@@ -3,9 +3,9 @@
 Prints one JSON object. Sources: 20 images of 1536 x 2048 (seed 000's frame size),
 uint8, a cheap random grain texture (Voronoi cells of random gray levels plus noise) with
 its 1-px cell boundaries as labels. Each configuration exports all 20 into a fresh folder
-(48 patches per image, 960 in all; by-image split) and is timed end to end (wall and process CPU time): preprocessing,
-cutting, PNG encoding and writing (4 threads), manifest. Then GrainDataset reads the training patches
-with and without augmentation.
+(48 patches per image, 960 in all; by-image split) and is timed end to end (wall and process
+CPU time): preprocessing, cutting, PNG encoding and writing (4 threads), manifest. Then
+GrainDataset reads the training patches with and without augmentation.
 
 Run: ``.venv/bin/python bench/bench_patching.py [--n-images 20]``
 """
@@ -13,17 +13,12 @@ Run: ``.venv/bin/python bench/bench_patching.py [--n-images 20]``
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-from scipy.spatial import cKDTree
+from _common import machine_info, print_report, time_calls, voronoi_cells
 
 from grainseg_core.augment import AugmentConfig
 from grainseg_core.datasets import GrainDataset
@@ -34,14 +29,8 @@ SHAPE = (1536, 2048)
 
 def _texture(shape: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    pts = rng.uniform(0, 1, (1500, 2)) * shape
-    rr, cc = np.mgrid[: shape[0], : shape[1]]
-    _, idx = cKDTree(pts).query(np.c_[rr.ravel(), cc.ravel()], workers=-1)
-    cells = idx.reshape(shape)
-    boundary = np.zeros(shape, bool)
-    boundary[:, :-1] |= cells[:, :-1] != cells[:, 1:]
-    boundary[:-1, :] |= cells[:-1, :] != cells[1:, :]
-    levels = rng.uniform(60, 200, pts.shape[0])
+    cells, boundary = voronoi_cells(shape, 1500, rng)
+    levels = rng.uniform(60, 200, 1500)
     image = levels[cells] + rng.normal(0, 8, shape) - 40 * boundary
     return np.clip(image, 0, 255).astype(np.uint8), boundary
 
@@ -54,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-images", type=int, default=20)
     args = parser.parse_args()
+    machine = machine_info(opencv_threads=cv2.getNumThreads())
 
     base_image, base_label = _texture(SHAPE, 0)
     # Distinct sources from one texture: rolled copies (cheap; content differs per image).
@@ -75,16 +65,16 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, cfg in configs.items():
-            t0 = time.perf_counter()
-            for pair in pairs[:5]:
-                preprocess_image(pair.image, cfg)
-            prep_ms = (time.perf_counter() - t0) / 5 * 1e3
+            prep = time_calls(
+                lambda cfg=cfg: [preprocess_image(p.image, cfg) for p in pairs[:5]], 1, warmup=False
+            )
+            prep_ms = prep.best_s / 5 * 1e3
             out = Path(tmp) / name
-            t0, c0 = time.perf_counter(), time.process_time()
-            manifest = export_dataset(pairs, out, cfg)
-            seconds = time.perf_counter() - t0
-            cpu_seconds = time.process_time() - c0
-            n = len(manifest.patches)
+            export = time_calls(
+                lambda out=out, cfg=cfg: export_dataset(pairs, out, cfg), 1, warmup=False
+            )
+            seconds, cpu_seconds = export.best_s, export.cpu_best_s
+            n = len(export.result.patches)
             results[name] = {
                 "export_s": round(seconds, 3),
                 "export_cpu_s": round(cpu_seconds, 3),
@@ -99,36 +89,29 @@ def main() -> None:
         for label, aug in (
             ("plain", None),
             ("flips_rot90", AugmentConfig()),
-            ("seed003_rotate_scale_intensity",
-             AugmentConfig(rotate_deg=180, scale_range=(0.9, 1.1), affine_p=1.0, intensity=0.05)),
+            (
+                "seed003_rotate_scale_intensity",
+                AugmentConfig(rotate_deg=180, scale_range=(0.9, 1.1), affine_p=1.0, intensity=0.05),
+            ),
         ):
             ds = GrainDataset(Path(tmp) / "plain", split="train", augment=aug)
             count = min(len(ds), 300)
-            t0 = time.perf_counter()
-            for i in range(count):
-                ds[i]
-            loading[f"{label}_items_per_s"] = round(count / (time.perf_counter() - t0), 1)
+            reading = time_calls(
+                lambda ds=ds, count=count: [ds[i] for i in range(count)], 1, warmup=False
+            )
+            loading[f"{label}_items_per_s"] = round(count / reading.best_s, 1)
 
-    print(
-        json.dumps(
-            {
-                "benchmark": "patching",
-                "images": args.n_images,
-                "image_shape": list(SHAPE),
-                "patch_size": 256,
-                "export": results,
-                "dataset_loading_256": loading,
-                "machine": {
-                    "cpu_count": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(),
-                    "load_average_1min": round(os.getloadavg()[0], 2),
-                    "opencv_threads": cv2.getNumThreads(),
-                    "python": platform.python_version(),
-                    "platform": platform.platform(),
-                },
-            },
-            indent=1,
-        )
+    print_report(
+        {
+            "benchmark": "patching",
+            "images": args.n_images,
+            "image_shape": list(SHAPE),
+            "patch_size": 256,
+            "export": results,
+            "dataset_loading_256": loading,
+        },
+        machine,
+        indent=1,
     )
 
 

@@ -2,10 +2,9 @@
 
 Prints one JSON object. The map (1536 x 2048, the SEM frame of seed 000) is built
 from a synthetic microstructure's true 1-px boundaries
-(``grainseg_core.synthetic.make_microstructure``, ~60 px grains; a scipy Voronoi
-if that module is missing): walls widened to 7 px, 150 gaps of 5-9 px cut into
-them, Gaussian blur (sigma 1.5) and Gaussian noise (sigma 0.08), like a network
-prediction with drift-widened boundaries and broken lines.
+(``grainseg_core.synthetic.make_microstructure``, ~60 px grains): walls widened to 7 px,
+150 gaps of 5-9 px cut into them, Gaussian blur (sigma 1.5) and Gaussian noise
+(sigma 0.08), like a network prediction with drift-widened boundaries and broken lines.
 
 The target pipeline is ``PostprocessConfig(closing_radius=1, skeletonize=True,
 gap_close_px=10, min_grain_size=5)``: threshold 0.5, closing r=1, thinning, gap
@@ -20,20 +19,17 @@ Run: ``.venv/bin/python bench/bench_postprocess.py``
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import statistics
-import time
 from dataclasses import replace
 
 import cv2
 import numpy as np
 import skimage
-import torch
+from _common import machine_info, print_report, time_calls
 
 from grainseg_core.metrics import evaluate_segmentation
 from grainseg_core.postprocess import PostprocessConfig, postprocess, run_postprocess
+from grainseg_core.synthetic import make_microstructure
 
 SHAPE = (1536, 2048)
 REPEATS = 7
@@ -41,19 +37,6 @@ TARGET = PostprocessConfig(closing_radius=1, skeletonize=True, gap_close_px=10, 
 
 
 def _truth_boundary(seed: int) -> np.ndarray:
-    try:
-        from grainseg_core.synthetic import make_microstructure
-    except ImportError:  # the synthetic module is another helper's; fall back to Voronoi
-        from scipy.spatial import cKDTree
-
-        rng = np.random.default_rng(seed)
-        pts = rng.uniform(0, 1, (900, 2)) * SHAPE
-        rr, cc = np.mgrid[: SHAPE[0], : SHAPE[1]]
-        cells = cKDTree(pts).query(np.c_[rr.ravel(), cc.ravel()], workers=-1)[1].reshape(SHAPE)
-        b = np.zeros(SHAPE, bool)
-        b[:, :-1] |= cells[:, :-1] != cells[:, 1:]
-        b[:-1, :] |= cells[:-1, :] != cells[1:, :]
-        return b
     return make_microstructure(SHAPE, seed=seed, mean_grain_size_px=60).boundary
 
 
@@ -62,7 +45,7 @@ def _probability_map(truth: np.ndarray, seed: int) -> np.ndarray:
     thick = cv2.dilate(truth.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
     rows, cols = np.nonzero(truth)
     pick = rng.choice(rows.size, 150, replace=False)
-    for r, c in zip(rows[pick], cols[pick]):
+    for r, c in zip(rows[pick], cols[pick], strict=True):
         cv2.circle(thick, (int(c), int(r)), int(rng.integers(2, 5)), 0, -1)
     prob = cv2.GaussianBlur(thick.astype(np.float32), (0, 0), 1.5)
     prob = 0.05 + 0.9 * prob + rng.normal(0, 0.08, SHAPE).astype(np.float32)
@@ -76,23 +59,22 @@ def _quality(boundary: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 
 
 def main() -> None:
+    machine = machine_info(
+        opencv=cv2.__version__,
+        opencv_threads=cv2.getNumThreads(),
+        scikit_image=skimage.__version__,
+    )
     truth = _truth_boundary(0)
     prob = _probability_map(truth, 1)
-    postprocess(prob, TARGET)  # warm-up (imports, caches)
-
-    walls, cpus, steps = [], [], {}
+    total = time_calls(lambda: postprocess(prob, TARGET), REPEATS)  # warm-up: imports, caches
+    steps: dict[str, list[float]] = {}
     for _ in range(REPEATS):
-        w0, c0 = time.perf_counter(), time.process_time()
-        postprocess(prob, TARGET)
-        walls.append((time.perf_counter() - w0) * 1e3)
-        cpus.append((time.process_time() - c0) * 1e3)
         for name, ms in run_postprocess(prob, TARGET).timings_ms.items():
             steps.setdefault(name, []).append(ms)
     result = run_postprocess(prob, TARGET)
-
-    t0 = time.perf_counter()
-    evaluate_segmentation(result.boundary, truth, tolerance_px=3)
-    eval_ms = (time.perf_counter() - t0) * 1e3
+    evaluation = time_calls(
+        lambda: evaluate_segmentation(result.boundary, truth, tolerance_px=3), 1, warmup=False
+    )
 
     out = {
         "benchmark": "postprocess",
@@ -101,9 +83,9 @@ def main() -> None:
             k: v for k, v in TARGET.__dict__.items() if v != PostprocessConfig().__dict__[k]
         },
         "repeats": REPEATS,
-        "postprocess_total_ms_median": round(statistics.median(walls), 1),
-        "postprocess_total_ms_min": round(min(walls), 1),
-        "postprocess_cpu_ms_median": round(statistics.median(cpus), 1),
+        "postprocess_total_ms_median": round(total.median_s * 1e3, 1),
+        "postprocess_total_ms_min": round(total.best_s * 1e3, 1),
+        "postprocess_cpu_ms_median": round(total.cpu_median_s * 1e3, 1),
         "target_ms": 100,
         "step_ms_median": {k: round(statistics.median(v), 1) for k, v in steps.items()},
         "n_bridges": result.n_bridges,
@@ -117,18 +99,9 @@ def main() -> None:
         "quality_pipeline_gap_close_14px": _quality(
             postprocess(prob, replace(TARGET, gap_close_px=14)), truth
         ),
-        "evaluate_segmentation_ms": round(eval_ms, 1),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "load_average_1min": round(os.getloadavg()[0], 2),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "opencv": cv2.__version__,
-            "scikit_image": skimage.__version__,
-        },
+        "evaluate_segmentation_ms": round(evaluation.best_s * 1e3, 1),
     }
-    print(json.dumps(out, indent=2))
+    print_report(out, machine, indent=2)
 
 
 if __name__ == "__main__":

@@ -16,15 +16,11 @@ Run: ``.venv/bin/python bench/bench_registration.py``
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import statistics
-import time
 
 import cv2
 import numpy as np
-import torch
+from _common import machine_info, print_report, time_calls
 
 from grainseg_core.metrics import pixel_metrics
 from grainseg_core.registration import register
@@ -38,22 +34,22 @@ def main() -> None:
     config = SyntheticConfig(
         drift=DriftConfig(shift_px=(18.0, -17.0), max_nonrigid_px=20.0, spacing_px=680.0)
     )
-    t0 = time.perf_counter()
-    ms = make_microstructure(SHAPE, seed=3, config=config)
-    make_s = time.perf_counter() - t0
+    machine = machine_info(opencv=cv2.__version__, opencv_threads=cv2.getNumThreads())
+    making = time_calls(lambda: make_microstructure(SHAPE, seed=3, config=config), 1, warmup=False)
+    ms = making.result
     truth = ms.drift
     register(ms.image[:256, :256], ms.ebsd.boundary[:256, :256])  # warm-up (imports, caches)
 
-    runs = []
-    for _ in range(3):
-        w0, c0 = time.perf_counter(), time.process_time()
-        res = register(ms.image, ms.ebsd.boundary)
-        runs.append((time.perf_counter() - w0, time.process_time() - c0, res))
-    wall = statistics.median(r[0] for r in runs)
-    cpu = statistics.median(r[1] for r in runs)
-    res = runs[-1][2]
+    results = []
+
+    def run():
+        results.append(register(ms.image, ms.ebsd.boundary))
+        return results[-1]
+
+    timing = time_calls(run, 3, warmup=False)
+    res = timing.result
     stages = {
-        k: round(statistics.median(r[2].timings_s[k] for r in runs), 3) for k in res.timings_s
+        k: round(statistics.median(r.timings_s[k] for r in results), 3) for k in res.timings_s
     }
 
     inner = (slice(None), slice(MARGIN, -MARGIN), slice(MARGIN, -MARGIN))
@@ -62,11 +58,11 @@ def main() -> None:
     out: dict[str, object] = {
         "benchmark": "register",
         "shape": list(SHAPE),
-        "make_pair_s": round(make_s, 2),
+        "make_pair_s": round(making.best_s, 2),
         "truth_drift_max_px": round(float(magnitude.max()), 1),
         "truth_drift_mean_px": round(float(magnitude.mean()), 1),
-        "wall_s_median_of_3": round(wall, 3),
-        "cpu_s_median_of_3": round(cpu, 3),
+        "wall_s_median_of_3": round(timing.median_s, 3),
+        "cpu_s_median_of_3": round(timing.cpu_median_s, 3),
         "stage_s": stages,
         "global_local_warp_s": round(stages["global"] + stages["local"] + stages["warp"], 3),
         "error_rms_px": round(float(np.sqrt((err**2).mean())), 3),
@@ -79,16 +75,8 @@ def main() -> None:
         "ncc_before_after": [round(res.quality_before.ncc, 3), round(res.quality_after.ncc, 3)],
         "tile_passes": res.tiles.groupby("pass")["tile_px"].first().tolist(),
         "warnings": list(res.warnings),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "opencv_threads": cv2.getNumThreads(),
-        "load_average_1min": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "machine": platform.machine(),
     }
-    print(json.dumps(out))
+    print_report(out, machine)
 
 
 if __name__ == "__main__":

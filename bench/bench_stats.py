@@ -16,15 +16,8 @@ Run: ``.venv/bin/python bench/bench_stats.py``
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import statistics
-import time
-
 import numpy as np
-import torch
-from scipy.spatial import cKDTree
+from _common import machine_info, median_of, print_report, voronoi_cells
 
 from grainseg_core.astm import (
     InterceptConfig,
@@ -52,18 +45,6 @@ N_FIT = 20_000
 PIXEL_UM = 0.1
 
 
-def _voronoi_boundary(shape: tuple[int, int], n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    pts = rng.uniform(0, 1, (n, 2)) * shape
-    rr, cc = np.mgrid[: shape[0], : shape[1]]
-    _, idx = cKDTree(pts).query(np.c_[rr.ravel(), cc.ravel()], workers=-1)
-    cells = idx.reshape(shape)
-    boundary = np.zeros(shape, bool)
-    boundary[:, :-1] |= cells[:, :-1] != cells[:, 1:]
-    boundary[:-1, :] |= cells[:-1, :] != cells[1:, :]
-    return boundary
-
-
 def _with_gaps(boundary: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = boundary.copy()
@@ -77,18 +58,14 @@ def _with_gaps(boundary: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return out
 
 
-def _time(func, repeat: int = 3) -> tuple[float, object]:
-    result = func()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = func()
-        times.append(time.perf_counter() - t0)
-    return round(statistics.median(times), 4), result
+def _time(func) -> tuple[float, object]:
+    seconds, result = median_of(func, 3)
+    return round(seconds, 4), result
 
 
 def main() -> None:
-    boundary = _voronoi_boundary(SHAPE, N_GRAINS, seed=0)
+    machine = machine_info()
+    _, boundary = voronoi_cells(SHAPE, N_GRAINS, np.random.default_rng(0))
     gappy = _with_gaps(boundary, 0.05, seed=1)
     grid = InterceptConfig(pattern="grid", spacing_px=60.0)
     out: dict[str, object] = {"benchmark": "stats", "shape": list(SHAPE), "n_grains": N_GRAINS}
@@ -96,10 +73,16 @@ def main() -> None:
     t, r = _time(lambda: intercept_grain_size(boundary, pixel_size_um=PIXEL_UM))
     out["intercept_e112_s"], out["intercept_e112_G"] = t, round(r.G, 3)
     t, r = _time(lambda: intercept_grain_size(boundary, pixel_size_um=PIXEL_UM, config=grid))
-    out["intercept_grid60_s"], out["intercept_grid60_G"], out["intercept_grid60_crossings"] = t, round(r.G, 3), r.n_counts
+    out["intercept_grid60_s"], out["intercept_grid60_G"], out["intercept_grid60_crossings"] = (
+        t,
+        round(r.G, 3),
+        r.n_counts,
+    )
     t, r = _time(lambda: intercept_grain_size(gappy, pixel_size_um=PIXEL_UM, config=grid))
     out["intercept_grid60_gappy_s"], out["intercept_grid60_gappy_G"] = t, round(r.G, 3)
-    t, r = _time(lambda: intercept_grain_size(boundary, pixel_size_um=PIXEL_UM, config=grid, fields=(2, 3)))
+    t, r = _time(
+        lambda: intercept_grain_size(boundary, pixel_size_um=PIXEL_UM, config=grid, fields=(2, 3))
+    )
     out["intercept_grid60_6fields_s"] = t
     t, r = _time(lambda: planimetric_grain_size(boundary, pixel_size_um=PIXEL_UM))
     out["planimetric_s"], out["planimetric_G"] = t, round(r.G, 3)
@@ -120,22 +103,21 @@ def main() -> None:
     pred = np.roll(boundary, 1, axis=0) | gappy
     labels = label_grains(boundary)
     prob = rng.random(SHAPE, dtype=np.float32)
-    out["overlay_confusion_tol0_s"], _ = _time(lambda: confusion_overlay(pred, boundary, image=image))
-    out["overlay_confusion_tol2_s"], _ = _time(lambda: confusion_overlay(pred, boundary, tolerance_px=2, image=image))
+    out["overlay_confusion_tol0_s"], _ = _time(
+        lambda: confusion_overlay(pred, boundary, image=image)
+    )
+    out["overlay_confusion_tol2_s"], _ = _time(
+        lambda: confusion_overlay(pred, boundary, tolerance_px=2, image=image)
+    )
     out["overlay_labels_s"], _ = _time(lambda: label_overlay(labels, image=image))
     ecd = np.sqrt(4 * np.bincount(labels.ravel())[1:] / np.pi)
     out["overlay_labels_by_value_s"], _ = _time(lambda: label_overlay(labels, values=ecd))
     out["overlay_probability_s"], _ = _time(lambda: probability_overlay(prob, image=image))
-    out["overlay_difference_s"], _ = _time(lambda: difference_overlay(pred, gappy, boundary, tolerance_px=1))
-
-    out.update(
-        cpu_count=os.cpu_count(),
-        torch_threads=torch.get_num_threads(),
-        python=platform.python_version(),
-        numpy=np.__version__,
-        machine=platform.machine(),
+    out["overlay_difference_s"], _ = _time(
+        lambda: difference_overlay(pred, gappy, boundary, tolerance_px=1)
     )
-    print(json.dumps(out))
+
+    print_report(out, machine)
 
 
 if __name__ == "__main__":

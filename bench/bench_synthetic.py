@@ -9,30 +9,21 @@ Run: ``.venv/bin/python bench/bench_synthetic.py``
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import statistics
-import time
-
-import numpy as np
-import torch
+from _common import machine_info, print_report, time_calls
 
 from grainseg_core.synthetic import DriftConfig, SyntheticConfig, make_microstructure
 
 
 def _time(shape: tuple[int, int], config: SyntheticConfig, repeats: int = 3) -> tuple[float, int]:
-    times = []
-    n_grains = 0
-    for seed in range(repeats):
-        t0 = time.perf_counter()
-        ms = make_microstructure(shape, seed=seed, config=config)
-        times.append(time.perf_counter() - t0)
-        n_grains = ms.n_grains
-    return statistics.median(times), n_grains
+    seeds = iter(range(repeats))  # a new seed per run, 0, 1, 2, ...
+    timing = time_calls(
+        lambda: make_microstructure(shape, seed=next(seeds), config=config), repeats, warmup=False
+    )
+    return timing.median_s, timing.result.n_grains
 
 
 def main() -> None:
+    machine = machine_info()
     make_microstructure((64, 64), seed=0)  # warm-up (imports)
     default = SyntheticConfig()
     no_ebsd = SyntheticConfig(drift=DriftConfig(enabled=False))
@@ -45,15 +36,7 @@ def main() -> None:
         seconds, n_grains = _time(shape, cfg)
         out[f"{label}_s_median_of_3"] = round(seconds, 3)
         out[f"{label}_n_grains"] = n_grains
-    out.update(
-        cpu_count=os.cpu_count(),
-        torch_threads=torch.get_num_threads(),
-        load_average_1min=round(os.getloadavg()[0], 2),
-        python=platform.python_version(),
-        numpy=np.__version__,
-        machine=platform.machine(),
-    )
-    print(json.dumps(out))
+    print_report(out, machine)
 
 
 if __name__ == "__main__":

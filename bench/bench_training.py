@@ -16,15 +16,11 @@ steps, validation excluded) with 0 and 2 DataLoader workers. Never asserts on ti
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from _common import machine_info, median_of, print_report, time_calls
 
 from grainseg_core.datasets import GrainDataset
 from grainseg_core.patching import ImagePair, PatchConfig, export_dataset
@@ -53,20 +49,14 @@ def _batch(ds: GrainDataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _step_time(cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
     trainer = Trainer(cfg, device="cpu")
-    trainer.train_step(x, y, step=0)  # warm-up (allocations, k cache of TopoLoss)
-    times = []
-    for s in range(steps):
-        t0 = time.perf_counter()
-        trainer.train_step(x, y, step=s + 1)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    step_numbers = iter(range(steps + 1))  # step 0 is the warm-up (allocations, TopoLoss k cache)
+    seconds, _ = median_of(lambda: trainer.train_step(x, y, step=next(step_numbers)), steps)
+    return seconds
 
 
 def _loading_rate(ds: GrainDataset, n: int) -> float:
-    t0 = time.perf_counter()
-    for i in range(n):
-        ds[i % len(ds)]
-    return n / (time.perf_counter() - t0)
+    reading = time_calls(lambda: [ds[i % len(ds)] for i in range(n)], 1, warmup=False)
+    return n / reading.best_s
 
 
 def _end_to_end(cfg: TrainConfig, run_dir: Path) -> float:
@@ -79,6 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps")
     args = parser.parse_args()
+    machine = machine_info()
     steps = 3 if args.quick else 6
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -105,13 +96,6 @@ def main() -> None:
             e2e[f"workers_{workers}"] = round(_end_to_end(cfg, root / f"run{workers}"), 2)
     result = {
         "benchmark": "training",
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "load_average_1min": round(os.getloadavg()[0], 2),
-        },
         "network": "slim_unet (defaults: base_width 16, depth 4, bilinear)",
         "batch": "8 x 1 x 256 x 256",
         "step_s": {"bce": round(t_bce, 4), "bce_topo": round(t_topo, 4)},
@@ -122,7 +106,7 @@ def main() -> None:
         "end_to_end_samples_per_s": e2e,
         "steps_timed": steps,
     }
-    print(json.dumps(result, indent=1))
+    print_report(result, machine, indent=1)
 
 
 if __name__ == "__main__":
