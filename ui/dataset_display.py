@@ -1,28 +1,21 @@
-"""Small display and download helpers of the Dataset, Training and Compare pages.
+"""Small display helpers of the Dataset and Compare pages (and upload cache keys).
 
-Large images are shown downsampled (full resolution stays in the downloads); masks and
-overlays are encoded as PNG, never JPEG (lossless lines).
+Large images are shown downsampled (full resolution stays in the downloads) and served
+as PNG, never JPEG (lossless lines); download files come from :mod:`grainseg_core.reports`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 
 import cv2
 import numpy as np
 import streamlit as st
-from PIL import Image
-
-from grainseg_core.io import write_labels, write_mask
 
 __all__ = [
     "DISPLAY_MAX_SIDE",
     "for_display",
     "show_image",
-    "png_bytes",
-    "mask_png",
-    "labels_tiff",
     "digest",
 ]
 
@@ -53,27 +46,6 @@ def show_image(rgb: np.ndarray, caption: str | None = None) -> None:
         width="stretch",
         output_format="PNG",
     )
-
-
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """PNG encoding of an (M, N) or (M, N, 3) uint8 image."""
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def mask_png(mask: np.ndarray) -> bytes:
-    """A boolean mask as an 8-bit 0/255 PNG (:func:`grainseg_core.io.write_mask`)."""
-    buf = io.BytesIO()
-    write_mask(buf, mask)
-    return buf.getvalue()
-
-
-def labels_tiff(labels: np.ndarray) -> bytes:
-    """A label image as a 16-bit TIFF (:func:`grainseg_core.io.write_labels`)."""
-    buf = io.BytesIO()
-    write_labels(buf, labels)
-    return buf.getvalue()
 
 
 def digest(*parts: bytes | str) -> str:

@@ -39,9 +39,10 @@ from grainseg_core.ebsd_labels import (
 from grainseg_core.io import read_image
 from grainseg_core.overlays import label_overlay
 from grainseg_core.registration import RegistrationConfig
+from grainseg_core.reports import labels_tiff, mask_png
 from ui import state
 from ui.dataset_annotations import IMAGE_TYPES
-from ui.dataset_display import digest, labels_tiff, mask_png, show_image
+from ui.dataset_display import digest, show_image
 from ui.errors import user_errors
 
 __all__ = ["EBSD_RESULT", "EBSDRecord", "ebsd_record", "render_ebsd_section"]
@@ -326,7 +327,7 @@ def _draw(record: EBSDRecord) -> None:
     )
     d2.download_button(
         "Grain labels (16-bit TIFF)",
-        data=lambda: labels_tiff(res.labels),
+        data=functools.partial(labels_tiff, res.labels),
         file_name=f"{stem}_grains.tif",
         mime="image/tiff",
         key="ds_dl_grains",
