@@ -10,7 +10,7 @@ the session's post-processing settings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,6 @@ from grainseg_core.samples import list_samples
 from grainseg_core.zoo import list_models
 from ui import state
 from ui.segment_pipeline import (
-    SegmentationView,
     ensure_current_image,
     sample_image,
     segment_current,
@@ -69,8 +68,7 @@ class Source:
     key: str
 
 
-def _from_view(label: str, view: SegmentationView) -> Source:
-    rec = view.record
+def _from_record(label: str, rec: state.SegmentationRecord) -> Source:
     result = rec.result
     corrections = f", {rec.n_corrections} manual correction(s)" if rec.n_corrections else ""
     return Source(
@@ -94,25 +92,14 @@ def main_source() -> Source:
     image = ensure_current_image()
     last = state.last_segmentation()
     if last is not None and last.image_key == image.key:
-        result = last.result
-        corrections = f", {last.n_corrections} manual correction(s)" if last.n_corrections else ""
-        return Source(
-            label=THIS,
-            description=(
-                f"{last.image_name}: {last.source_label}{corrections} ({result.n_grains} grains)"
-            ),
-            table=result.grain_table,
-            boundary=result.boundary,
-            pixel_size_um=result.pixel_size_um,
-            key=state.image_key(result.boundary),
-        )
+        return _from_record(THIS, last)
     view = segment_current(
         image,
         model_paths=state.selected_model_paths(),
         post=state.postprocess_config(),
         tta=state.tta_mode(),
     )
-    return _from_view(THIS, view)
+    return _from_record(THIS, view.record)
 
 
 def source_choices(image: state.CurrentImage) -> list[str]:
@@ -158,26 +145,21 @@ def build_source(
         # Traced lines keep their shape: only the edge-grain rule is shared with the prediction.
         gt_post = PostprocessConfig(exclude_edge_grains=post.exclude_edge_grains)
         view = segment_current(image, model_paths=[], post=gt_post, record=False)
-        return _from_view(choice, view)
+        return _from_record(choice, view.record)
     if choice.startswith(_MODEL):
         name = choice[len(_MODEL) :]
         entries = {m.name: m.path for m in list_models(state.models_root())}
         if name not in entries:
             raise InputError(f"model '{name}' is no longer in the zoo; choose another source.")
         view = segment_current(image, model_paths=[entries[name]], post=post, tta=tta, record=False)
-        return _from_view(choice, view)
+        return _from_record(choice, view.record)
     if choice.startswith(_SAMPLE):
         other = sample_image(choice[len(_SAMPLE) :])
         view = segment_current(other, model_paths=models, post=post, tta=tta, record=False)
-        return _from_view(choice, view)
+        return _from_record(choice, view.record)
     if choice == UPLOAD:
         if upload is None:
             raise InputError("upload an image to compare with (PNG, JPEG or TIFF).")
         view = segment_current(upload, model_paths=models, post=post, tta=tta, record=False)
-        return _from_view(choice, view)
+        return _from_record(choice, view.record)
     raise InputError(f"unknown source '{choice}'; choose one from the list.")
-
-
-def with_label(source: Source, label: str) -> Source:
-    """A copy of ``source`` under another menu label."""
-    return replace(source, label=label)
