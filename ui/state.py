@@ -212,23 +212,14 @@ def current_image() -> CurrentImage | None:
 
 
 def set_current_image(
-    name: str,
-    image: np.ndarray,
-    meta: dict[str, Any] | Any = None,
-    *,
-    pixel_size_um: float | None = None,
-    ground_truth: np.ndarray | None = None,
-    source: str = "upload",
+    name: str, image: np.ndarray, meta: dict[str, Any] | Any = None, **options: Any
 ) -> CurrentImage:
     """Make ``image`` the current image of this session and return its record.
 
-    Takes the arguments of :func:`make_image`.
+    Takes the arguments of :func:`make_image` (``pixel_size_um``, ``ground_truth``,
+    ``source`` as keywords).
     """
-    return set_current_record(
-        make_image(
-            name, image, meta, pixel_size_um=pixel_size_um, ground_truth=ground_truth, source=source
-        )
-    )
+    return set_current_record(make_image(name, image, meta, **options))
 
 
 def set_current_record(record: CurrentImage) -> CurrentImage:
