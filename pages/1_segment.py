@@ -25,7 +25,7 @@ from grainseg_core.reports import (
 from grainseg_core.samples import list_samples
 from ui import state
 from ui.downloads import Download, download_buttons
-from ui.errors import error_message, user_errors
+from ui.errors import logged_message, user_errors
 from ui.navigation import ensure_navigation
 from ui.segment_canvas import DRAW_COLOR, ERASE_COLOR, canvas_size, strokes_from_canvas
 from ui.segment_metrics import astm_caption, headline_metrics
@@ -59,7 +59,7 @@ def _on_sample() -> None:
             load_sample_image(name)
             st.session_state.pop(_UPLOAD_ERROR, None)
         except Exception as exc:  # noqa: BLE001 - shown on the page; the old image stays
-            st.session_state[_UPLOAD_ERROR] = error_message(exc, f"loading sample '{name}'")
+            st.session_state[_UPLOAD_ERROR] = logged_message(exc, f"loading sample '{name}'")
 
 
 def _on_upload() -> None:
@@ -70,7 +70,7 @@ def _on_upload() -> None:
         load_uploaded_image(upload.name, upload.getvalue())
         st.session_state.pop(_UPLOAD_ERROR, None)
     except Exception as exc:  # noqa: BLE001 - shown on the page; the old image stays
-        st.session_state[_UPLOAD_ERROR] = error_message(exc, f"reading '{upload.name}'")
+        st.session_state[_UPLOAD_ERROR] = logged_message(exc, f"reading '{upload.name}'")
 
 
 def _canvas_key() -> str:

@@ -26,7 +26,7 @@ import streamlit as st
 
 from grainseg_core.errors import GrainsegError
 
-__all__ = ["ErrorOutcome", "user_errors", "error_message"]
+__all__ = ["ErrorOutcome", "user_errors", "error_message", "logged_message"]
 
 _LOG = logging.getLogger("grainseg.app")
 
@@ -79,6 +79,23 @@ def error_message(exc: BaseException, what: str | None = None) -> str:
     )
 
 
+def logged_message(exc: BaseException, what: str | None = None) -> str:
+    """:func:`error_message` of ``exc``, logged: a bug with its traceback, a user error briefly.
+
+    For widget callbacks: they run before the script, so they keep the message in the
+    session and the page shows it where it belongs (as :func:`user_errors` would).
+
+    Must be called while ``exc`` is being handled (inside the ``except`` block), so that
+    the traceback of a bug reaches the log.
+    """
+    during = f" while {what}" if what else ""
+    if isinstance(exc, GrainsegError):
+        _LOG.info("user error%s: %s", during, exc)
+    else:
+        _LOG.exception("unexpected error%s", during)
+    return error_message(exc, what)
+
+
 @contextmanager
 def user_errors(what: str | None = None, *, container=None) -> Iterator[ErrorOutcome]:
     """Turn exceptions of the block into an ``st.error`` message; the app keeps running.
@@ -100,11 +117,6 @@ def user_errors(what: str | None = None, *, container=None) -> Iterator[ErrorOut
     target = container if container is not None else st
     try:
         yield outcome
-    except GrainsegError as exc:
-        outcome.error, outcome.message = exc, error_message(exc, what)
-        _LOG.info("user error%s: %s", f" while {what}" if what else "", exc)
-        target.error(outcome.message)
-    except Exception as exc:  # noqa: BLE001 - a bug must not take the session down
-        outcome.error, outcome.message = exc, error_message(exc, what)
-        _LOG.exception("unexpected error%s", f" while {what}" if what else "")
+    except Exception as exc:  # noqa: BLE001 - a bug must not take the session down either
+        outcome.error, outcome.message = exc, logged_message(exc, what)
         target.error(outcome.message)

@@ -21,7 +21,7 @@ from grainseg_core.errors import ModelError
 from grainseg_core.zoo import ZooEntry, list_models
 from ui import state
 from ui.cache import load_model_cached
-from ui.errors import error_message
+from ui.errors import logged_message
 
 __all__ = ["render_sidebar", "upload_folder", "save_model_upload"]
 
@@ -95,7 +95,7 @@ def _on_model_upload() -> None:
         path = save_model_upload(files)
         model = load_model_cached(path)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message; state is kept
-        message = error_message(exc, "loading the uploaded model")
+        message = logged_message(exc, "loading the uploaded model")
         if path is not None:  # name the user's file, not the server's copy of it
             message = message.replace(str(path), f"'{path.name}'").replace("''", "'")
         st.session_state[_UPLOAD_MSG] = ("error", message)

@@ -59,3 +59,25 @@ def test_user_errors_show_plain_messages_and_the_page_goes_on(app_test) -> None:
     assert at.markdown[0].value == "after True True False 42"
     at.run()  # a rerun keeps the session state
     assert at.markdown[0].value == "after True True False 43"
+
+
+def test_logged_message_logs_bugs_with_their_traceback(caplog) -> None:
+    import logging
+
+    from grainseg_core.errors import InputError
+    from ui.errors import logged_message
+
+    with caplog.at_level(logging.INFO, logger="grainseg.app"):
+        try:
+            raise InputError("file 'x.png' is not an image.")
+        except InputError as exc:
+            plain = logged_message(exc, "reading 'x.png'")
+        try:
+            {}["missing"]
+        except KeyError as exc:
+            bug = logged_message(exc, "reading 'y.png'")
+    assert plain == "file 'x.png' is not an image."
+    assert bug.startswith("Something went wrong while reading 'y.png' (KeyError).")
+    user, unexpected = caplog.records
+    assert user.levelno == logging.INFO and user.exc_info is None
+    assert unexpected.levelno == logging.ERROR and unexpected.exc_info[0] is KeyError
