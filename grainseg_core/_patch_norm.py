@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 
 from grainseg_core.errors import ConfigError, unknown_name_error
-# normalize_image finds its levels with this helper; the bounds recorded for training
-# patches must be the very same numbers, bit for bit, so it is shared rather than copied.
-from grainseg_core.io.images import NORMALIZE_METHODS, _percentiles_of, normalize_image
+
+# normalize_image finds its levels with normalization_levels; the bounds recorded for
+# training patches must be the very same numbers, bit for bit, so they come from there too.
+from grainseg_core.io.images import NORMALIZE_METHODS, normalization_levels, normalize_image
 
 __all__ = [
     "DEFAULT_PERCENTILES",
@@ -69,12 +70,10 @@ def normalization_bounds(
     >>> normalization_bounds(np.array([[0, 50], [100, 200]], np.uint8))["minmax"]
     [0.0, 200.0]
     """
-    arr = image.astype(np.uint8) if image.dtype == bool else image
-    out: dict[str, list[float]] = {}
-    for method, qs in (("percentile", percentiles), ("minmax", (0.0, 100.0))):
-        lo, hi = _percentiles_of(arr, (float(qs[0]), float(qs[1])))
-        out[method] = [float(lo), float(hi)]
-    return out
+    return {
+        method: list(normalization_levels(image, method=method, percentiles=percentiles))
+        for method in _IMAGE_LEVEL_METHODS
+    }
 
 
 def normalize_with_bounds(

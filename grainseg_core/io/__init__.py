@@ -1,8 +1,9 @@
 """Image and annotation input/output.
 
 Images: :func:`read_image` (PNG, JPEG, BMP, TIFF as gray, native bit depth, pixel size
-from SEM metadata), :func:`normalize_image` (the one normalisation step), writers for
-masks, labels and images. Annotations: Aachen-Heerlen polygon CSV, COCO JSON, polygons
+from SEM metadata), :func:`normalize_image` (the one normalisation step) and
+:func:`normalization_levels` (its (low, high) levels), writers for masks, labels and
+images. Annotations: Aachen-Heerlen polygon CSV, COCO JSON, polygons
 to masks and back. EBSD maps live in :mod:`grainseg_core.io.ebsd` (imported on its own).
 """
 
@@ -30,6 +31,7 @@ from grainseg_core.io.images import (
     NORMALIZE_METHODS,
     SUPPORTED_FORMATS,
     ImageMeta,
+    normalization_levels,
     normalize_image,
     read_image,
     write_image,
@@ -37,11 +39,14 @@ from grainseg_core.io.images import (
     write_mask,
 )
 
+# Exactly what images and annotations export, in their order (tests/io/test_images.py
+# checks it); spelled out so that linters and IDEs see the re-exports.
 __all__ = [
     # images
     "ImageMeta",
     "read_image",
     "normalize_image",
+    "normalization_levels",
     "write_mask",
     "write_labels",
     "write_image",

@@ -6,7 +6,8 @@
   ignored, rounded back to the image's dtype; gray saved as colour (R = G = B) is kept
   exactly; palette images are looked up first.
 * :func:`normalize_image` is THE normalisation step of grainseg (float32 in [0, 1]); models
-  and their cards name the method they were trained with.
+  and their cards name the method they were trained with. :func:`normalization_levels`
+  gives the (low, high) levels it maps to 0 and 1.
 * The pixel limit (:func:`grainseg_core.config.max_pixels`, 150 MP by default) is checked
   from the file header before any pixel is decoded.
 """
@@ -35,6 +36,7 @@ __all__ = [
     "ImageMeta",
     "read_image",
     "normalize_image",
+    "normalization_levels",
     "write_mask",
     "write_labels",
     "write_image",
@@ -229,6 +231,89 @@ def _percentiles_of(image: np.ndarray, qs: tuple[float, float]) -> tuple[float, 
     return float(lo), float(hi)
 
 
+def _real_image(image: Any) -> np.ndarray:
+    """``image`` as a 2-D array of real numbers (bool as uint8), or an InputError."""
+    arr = as_2d_array(image, "image")
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise InputError(f"image must hold real numbers; got dtype {arr.dtype}.")
+    return arr
+
+
+def _checked_percentiles(percentiles: Any) -> tuple[float, float]:
+    try:
+        low, high = (float(p) for p in percentiles)
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"percentiles must be two numbers (low, high); got {percentiles!r}."
+        ) from exc
+    if not 0.0 <= low < high <= 100.0:
+        raise InputError(f"percentiles must satisfy 0 <= low < high <= 100; got ({low}, {high}).")
+    return low, high
+
+
+def _levels(arr: np.ndarray, method: str, percentiles: Any) -> tuple[float, float]:
+    """The levels of a checked image (see :func:`normalization_levels`)."""
+    if method not in NORMALIZE_METHODS:
+        raise unknown_name_error("normalisation method", method, NORMALIZE_METHODS, InputError)
+    if method == "dtype":
+        if np.issubdtype(arr.dtype, np.integer):
+            info = np.iinfo(arr.dtype)
+            return float(min(info.min, 0)), float(info.max)
+        return 0.0, 1.0
+    if method == "percentile":
+        return _percentiles_of(arr, _checked_percentiles(percentiles))
+    return _percentiles_of(arr, (0.0, 100.0))
+
+
+def normalization_levels(
+    image: np.ndarray,
+    *,
+    method: str = "percentile",
+    percentiles: tuple[float, float] = (0.5, 99.5),
+) -> tuple[float, float]:
+    """The (low, high) levels that :func:`normalize_image` maps to 0 and 1.
+
+    :func:`normalize_image` computes its levels here, so levels recorded for an image (for
+    instance per source image of a training set, to scale crops of it later) are the very
+    same numbers, bit for bit, as the ones its normalisation used.
+
+    Parameters
+    ----------
+    image : ndarray, shape (M, N)
+        Gray image in any real dtype; bool counts as 0 / 1.
+    method : {"percentile", "dtype", "minmax"}
+        As in :func:`normalize_image`. ``"percentile"``: the ``percentiles`` of the image
+        (linear interpolation as ``np.percentile``; NaN and infinities ignored).
+        ``"minmax"``: its finite minimum and maximum. ``"dtype"``: the dtype's range,
+        ``(min(dtype min, 0), dtype max)`` for integers and ``(0, 1)`` for floats; it does
+        not depend on the pixels.
+    percentiles : (float, float)
+        Low and high percentiles for ``"percentile"``, 0 <= low < high <= 100.
+
+    Returns
+    -------
+    (float, float)
+        ``(low, high)`` as Python floats. ``high <= low`` (a constant image) means
+        :func:`normalize_image` returns zeros; an image without finite values gives (0, 0).
+
+    Raises
+    ------
+    InputError
+        Not a 2-D real image, an unknown method, or percentiles out of range.
+
+    Examples
+    --------
+    >>> normalization_levels(np.array([[0, 50], [100, 200]], np.uint8), method="minmax")
+    (0.0, 200.0)
+    >>> normalization_levels(np.arange(101, dtype=np.uint8).reshape(1, -1), percentiles=(10, 90))
+    (10.0, 90.0)
+    """
+    lo, hi = _levels(_real_image(image), method, percentiles)
+    return float(lo), float(hi)
+
+
 def normalize_image(
     image: np.ndarray,
     *,
@@ -254,42 +339,24 @@ def normalize_image(
     ndarray, shape (M, N), float32
         Values in [0, 1]. A constant image gives zeros; NaN gives 0.
 
+    See Also
+    --------
+    normalization_levels : the (low, high) levels used here.
+
     Examples
     --------
     >>> normalize_image(np.array([[0, 50], [100, 200]], np.uint8), method="minmax")
     array([[0.  , 0.25],
            [0.5 , 1.  ]], dtype=float32)
     """
-    arr = as_2d_array(image, "image")
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8)
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise InputError(f"image must hold real numbers; got dtype {arr.dtype}.")
-    if method not in NORMALIZE_METHODS:
-        raise unknown_name_error("normalisation method", method, NORMALIZE_METHODS, InputError)
+    arr = _real_image(image)
+    lo, hi = _levels(arr, method, percentiles)
     if method == "dtype":
         if np.issubdtype(arr.dtype, np.integer):
-            info = np.iinfo(arr.dtype)
-            out = (arr.astype(np.float32) - np.float32(min(info.min, 0))) / np.float32(
-                info.max - min(info.min, 0)
-            )
+            out = (arr.astype(np.float32) - np.float32(lo)) / np.float32(hi - lo)
         else:
             out = arr.astype(np.float32)
         return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
-    if method == "percentile":
-        try:
-            low, high = (float(p) for p in percentiles)
-        except (TypeError, ValueError) as exc:
-            raise InputError(
-                f"percentiles must be two numbers (low, high); got {percentiles!r}."
-            ) from exc
-        if not 0.0 <= low < high <= 100.0:
-            raise InputError(
-                f"percentiles must satisfy 0 <= low < high <= 100; got ({low}, {high})."
-            )
-        lo, hi = _percentiles_of(arr, (low, high))
-    else:
-        lo, hi = _percentiles_of(arr, (0.0, 100.0))
     if hi <= lo:
         return np.zeros(arr.shape, dtype=np.float32)
     scale = np.float32(1.0 / (hi - lo))

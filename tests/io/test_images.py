@@ -15,6 +15,7 @@ import pytest
 import tifffile
 from PIL import Image
 
+import grainseg_core.io
 from grainseg_core.errors import (
     GrainsegWarning,
     ImageReadError,
@@ -24,6 +25,7 @@ from grainseg_core.errors import (
 )
 from grainseg_core.io import (
     ImageMeta,
+    normalization_levels,
     normalize_image,
     read_image,
     write_image,
@@ -582,3 +584,52 @@ def test_normalisation_validation() -> None:
         normalize_image(np.zeros((4, 4, 3)))
     with pytest.raises(InputError, match=r"image must hold real numbers; got dtype complex128"):
         normalize_image(np.zeros((4, 4), complex))
+
+
+def test_normalization_levels_known_answers() -> None:
+    ramp = np.arange(101, dtype=np.uint8).reshape(1, -1)
+    assert normalization_levels(ramp, percentiles=(10, 90)) == (10.0, 90.0)
+    assert normalization_levels(ramp, percentiles=(0.5, 99.5)) == (0.5, 99.5)
+    assert normalization_levels(ramp, method="minmax") == (0.0, 100.0)
+    assert normalization_levels(ramp, method="dtype") == (0.0, 255.0)
+    assert normalization_levels(ramp.astype(np.int16), method="dtype") == (-32768.0, 32767.0)
+    assert normalization_levels(ramp.astype(np.float32), method="dtype") == (0.0, 1.0)
+    assert normalization_levels(np.array([[True, False]]), method="minmax") == (0.0, 1.0)
+    withnan = np.array([[np.nan, 2.0], [-np.inf, 6.0]], np.float32)
+    assert normalization_levels(withnan, method="minmax") == (2.0, 6.0)
+    assert normalization_levels(np.full((2, 2), np.nan), method="minmax") == (0.0, 0.0)
+    lo, hi = normalization_levels(ramp)
+    assert type(lo) is float and type(hi) is float
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize("method", ["percentile", "minmax", "dtype"])
+def test_normalize_image_maps_its_levels_to_0_and_1(dtype: type, method: str) -> None:
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 250, size=(40, 30)).astype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        image /= 250
+    lo, hi = normalization_levels(image, method=method, percentiles=(5, 95))
+    out = normalize_image(image, method=method, percentiles=(5, 95))
+    scaled = np.clip((image.astype(np.float64) - lo) / (hi - lo), 0, 1)
+    np.testing.assert_allclose(out, scaled, atol=1e-6)
+
+
+def test_normalization_levels_validation() -> None:
+    with pytest.raises(InputError, match=r"unknown normalisation method 'percentiles'"):
+        normalization_levels(np.zeros((4, 4)), method="percentiles")
+    with pytest.raises(InputError, match=r"percentiles must satisfy 0 <= low < high <= 100"):
+        normalization_levels(np.zeros((4, 4)), percentiles=(5, 105))
+    with pytest.raises(InputError, match=r"percentiles must be two numbers \(low, high\)"):
+        normalization_levels(np.zeros((4, 4)), percentiles=5)
+    with pytest.raises(InputError, match=r"image must be a 2-D array"):
+        normalization_levels(np.zeros(4))
+    with pytest.raises(InputError, match=r"image must hold real numbers; got dtype <U1"):
+        normalization_levels(np.array([["a"]]))
+
+
+def test_io_package_exports_what_its_modules_export() -> None:
+    from grainseg_core.io import annotations, images
+
+    assert grainseg_core.io.__all__ == [*images.__all__, *annotations.__all__]
+    assert all(hasattr(grainseg_core.io, name) for name in grainseg_core.io.__all__)
