@@ -12,8 +12,8 @@ import streamlit as st
 from grainseg_core.datasets import list_datasets
 from grainseg_core.training import list_runs
 from ui import state
-from ui.training_form import render_training_form
 from ui.navigation import ensure_navigation
+from ui.training_form import render_training_form
 from ui.training_runs import (
     render_compare_curves,
     render_publish,
@@ -35,7 +35,6 @@ st.markdown("#### Runs")
 runs = list_runs(state.runs_root())
 chosen = render_runs_overview(runs)
 if chosen is not None:
-    info = render_run_panel(chosen)
-    if info is not None:
-        render_publish(info)
+    render_run_panel(chosen)
+    render_publish(chosen)
     render_compare_curves(runs)

@@ -23,7 +23,7 @@ import streamlit as st
 from grainseg_core.figures import training_curves_figure
 from grainseg_core.training import (
     RunInfo,
-    list_runs,
+    is_run_dir,
     publish_run,
     read_metrics,
     resume_run,
@@ -122,13 +122,6 @@ def runs_table(runs: list[RunInfo]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _find_run(run_id: str) -> Path | None:
-    for r in list_runs(state.runs_root()):
-        if r.run_id == run_id:
-            return Path(r.run_dir)
-    return None
-
-
 def _draw_status(info: RunInfo) -> None:
     icon = _STATE_ICON.get(info.state, "")
     reason = f": {info.reason}" if info.reason else ""
@@ -211,43 +204,38 @@ def _controls(info: RunInfo, key: str) -> None:
 
 
 @st.fragment(run_every=POLL_S)
-def _live_panel(run_id: str) -> None:
-    run_dir = _find_run(run_id)
-    if run_dir is None:
-        st.warning(f"Run {run_id} is gone from {state.runs_root()}.")
+def _live_panel(run_dir: str) -> None:
+    # Reads this one run folder per poll (not the whole runs list).
+    folder = Path(run_dir)
+    if not is_run_dir(folder):
+        st.warning(f"Run {folder.name} is gone from {folder.parent}.")
         return
-    info = run_info(run_dir)
+    info = run_info(folder)
     _draw_status(info)
     _controls(info, "tr_live")
-    _draw_curves(run_dir, "tr_live", info.monitor or "val_dice")
+    _draw_curves(folder, "tr_live", info.monitor or "val_dice")
     if info.state not in LIVE_STATES:
         st.rerun()  # the run ended: redraw the whole page (static panel, publish form)
 
 
-def render_run_panel(run_id: str) -> RunInfo | None:
+def render_run_panel(info: RunInfo) -> None:
     """Status, controls and curves of one run: live (polling) while it runs, static after.
 
-    Returns
-    -------
-    RunInfo or None
-        The run as read now (None when its folder is gone).
+    Parameters
+    ----------
+    info : RunInfo
+        The run as :func:`render_runs_overview` returned it (read in this rerun).
     """
-    run_dir = _find_run(run_id)
-    if run_dir is None:
-        st.warning(f"Run {run_id} is not in {state.runs_root()} any more.")
-        return None
-    info = run_info(run_dir)
     if info.state in LIVE_STATES:
-        _live_panel(run_id)
+        _live_panel(info.run_dir)
     else:
         _draw_status(info)
         _controls(info, "tr_static")
-        _draw_curves(run_dir, "tr_static", info.monitor or "val_dice")
-    return info
+        _draw_curves(Path(info.run_dir), "tr_static", info.monitor or "val_dice")
 
 
-def render_runs_overview(runs: list[RunInfo]) -> str | None:
-    """The table of runs and the run selector; returns the selected run id."""
+def render_runs_overview(runs: list[RunInfo]) -> RunInfo | None:
+    """The table of runs and the run selector; returns the selected run."""
     if not runs:
         st.info("No run yet. Start one with the form above.")
         return None
@@ -266,7 +254,7 @@ def render_runs_overview(runs: list[RunInfo]) -> str | None:
         format_func=lambda i: f"{i}  ({by_id[i].name})" if by_id[i].name else i,
     )
     st.session_state[SELECTED_RUN] = chosen
-    return chosen
+    return by_id[chosen]
 
 
 def render_compare_curves(runs: list[RunInfo]) -> None:
