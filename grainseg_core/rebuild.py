@@ -196,8 +196,11 @@ class RebuiltMasks:
     summary : pandas.DataFrame
         One row per image: :data:`SUMMARY_COLUMNS` (status ``"ok"``, ``"no polygons"``).
     report : pandas.DataFrame
-        Everything left out or changed, :data:`REPORT_COLUMNS`.
+        Everything left out or changed, :data:`REPORT_COLUMNS`; the first ``n_rejected``
+        rows are the annotation file's rejected rows (CSV lines or COCO annotations).
     target : str
+    n_rejected : int
+        Rows or annotations of the file that were rejected.
     """
 
     masks: dict[str, np.ndarray]
@@ -206,6 +209,7 @@ class RebuiltMasks:
     summary: pd.DataFrame
     report: pd.DataFrame
     target: str
+    n_rejected: int = 0
 
     def pairs(self, *, pixel_size_um: float | None = None) -> list[ImagePair]:
         """The image/mask pairs for :func:`grainseg_core.patching.export_dataset`.
@@ -393,4 +397,5 @@ def rebuild_masks(
         pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS)),
         _report(rows),
         target,
+        n_rejected=len(problems),
     )

@@ -22,6 +22,7 @@ from grainseg_core.distributions import (
     fit_distribution,
     sizes_by_min_size,
     summary_statistics,
+    unit_aspect_ratio,
 )
 from grainseg_core.figures import (
     aspect_ratio_distribution_figure,
@@ -237,8 +238,8 @@ def _compare_section(image: state.CurrentImage, main: Source, min_px: float) -> 
     with right, user_errors("drawing the shape CDFs"):
         st.plotly_chart(
             cdf_comparison_figure(
-                1.0 / ta["aspect_ratio"].clip(lower=1.0),
-                1.0 / tb["aspect_ratio"].clip(lower=1.0),
+                unit_aspect_ratio(ta["aspect_ratio"]),
+                unit_aspect_ratio(tb["aspect_ratio"]),
                 names=names,
                 family="beta",
                 x_title="aspect ratio (minor / major axis)",

@@ -46,6 +46,7 @@ def test_csv_with_broken_rows_keeps_good_rows_and_reports_bad_ones():
     assert list(out.report.columns) == list(REPORT_COLUMNS)
     where = out.report["where"].tolist()
     assert where[:2] == ["line 3", "line 5"]
+    assert out.n_rejected == 2  # the two bad lines; the image problems are not rows
     assert "IMG_3.png" in where and "IMG_9.png" in where
     problems = dict(zip(out.report["where"], out.report["problem"], strict=False))
     assert "image not given" in problems["IMG_3.png"]
@@ -135,6 +136,7 @@ def test_coco_with_one_broken_annotation_keeps_the_others():
     assert "image_id 99" in ann.problems["problem"].iloc[1]
     out = rebuild_masks(ann, {"a.png": _png(16, 16)})
     assert int(out.masks["a.png"].sum()) == 32
+    assert out.n_rejected == 2
 
 
 def test_whole_file_errors_raise():

@@ -64,7 +64,7 @@ def _draw(record: RebuiltRecord) -> None:
             {"source": "upload", "where": "", "field": "file", "problem": list(record.notes)}
         )
         report = pd.concat([report, extra], ignore_index=True)
-    rows_rejected = int(report["where"].astype(str).str.startswith(("line ", "annotations[")).sum())
+    rows_rejected = res.n_rejected
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Images with masks", len(res.masks))
     c2.metric("Polygons kept", int(res.summary["n_polygons"].sum()))
