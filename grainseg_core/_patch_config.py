@@ -17,7 +17,16 @@ import numpy as np
 from grainseg_core.errors import ConfigError, InputError, unknown_name_error
 from grainseg_core.io import NORMALIZE_METHODS
 
-__all__ = ["PatchConfig", "SPLIT_METHODS", "Target", "SplitMethod"]
+__all__ = [
+    "PatchConfig",
+    "SPLIT_METHODS",
+    "Target",
+    "SplitMethod",
+    # helpers shared by the other _patch_* modules
+    "as_json_data",
+    "check_target",
+    "int_option",
+]
 
 #: Valid values of ``PatchConfig.split``.
 SPLIT_METHODS = ("by_image", "random_patch", "column_cv", "kfold_by_image")
@@ -27,7 +36,7 @@ Target = Literal["boundary", "mask"]
 SplitMethod = Literal["by_image", "random_patch", "column_cv", "kfold_by_image"]
 
 
-def _jsonable(value: Any) -> Any:
+def as_json_data(value: Any) -> Any:
     """Return ``value`` as plain JSON data (paths -> str, numpy -> python, tuples -> lists)."""
     return json.loads(json.dumps(value, default=_json_default))
 
@@ -44,7 +53,8 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _check_target(target: Any, name: str = "target") -> str:
+def check_target(target: Any, name: str = "target") -> str:
+    """``target`` as a str if it is ``"boundary"`` or ``"mask"``; else an InputError naming it."""
     if target not in _TARGETS:
         raise InputError(
             f"{name} must be 'boundary' (grain-boundary maps) or 'mask' (filled particles); "
@@ -53,7 +63,8 @@ def _check_target(target: Any, name: str = "target") -> str:
     return str(target)
 
 
-def _int_option(value: Any, name: str, low: int, high: int | None = None) -> int:
+def int_option(value: Any, name: str, low: int, high: int | None = None) -> int:
+    """``value`` as an int in [low, high] (``high`` None: no upper bound); else a ConfigError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ConfigError(f"{name} must be an integer; got {value!r}.")
     out = int(value)
@@ -130,14 +141,14 @@ class PatchConfig:
     normalize: str = "percentile"
 
     def __post_init__(self) -> None:
-        _int_option(self.size, "PatchConfig.size", 32)
+        int_option(self.size, "PatchConfig.size", 32)
         if self.stride is not None:
-            _int_option(self.stride, "PatchConfig.stride", 1, int(self.size))
+            int_option(self.stride, "PatchConfig.stride", 1, int(self.size))
         if self.remainder not in ("shift", "drop"):
             raise ConfigError(
                 f"PatchConfig.remainder must be 'shift' or 'drop'; got {self.remainder!r}."
             )
-        median = _int_option(self.median, "PatchConfig.median", 0)
+        median = int_option(self.median, "PatchConfig.median", 0)
         if median not in (0, 1) and median % 2 == 0:
             raise ConfigError(f"PatchConfig.median must be odd (3, 5, ...) or 0; got {median}.")
         if not isinstance(self.clahe, (bool, np.bool_)):
@@ -145,7 +156,7 @@ class PatchConfig:
         clip = float(self.clahe_clip_limit)
         if not (math.isfinite(clip) and clip > 0):
             raise ConfigError(f"PatchConfig.clahe_clip_limit must be > 0; got {clip}.")
-        _int_option(self.clahe_tiles, "PatchConfig.clahe_tiles", 1, 64)
+        int_option(self.clahe_tiles, "PatchConfig.clahe_tiles", 1, 64)
         frac = float(self.min_label_fraction)
         if not (math.isfinite(frac) and 0.0 <= frac <= 1.0):
             raise ConfigError(f"PatchConfig.min_label_fraction must lie in [0, 1]; got {frac}.")
@@ -158,8 +169,8 @@ class PatchConfig:
                 f"PatchConfig.val_fraction + test_fraction must be < 1 to leave training data; "
                 f"got {val} + {test}."
             )
-        _int_option(self.n_folds, "PatchConfig.n_folds", 2, 20)
-        _int_option(self.seed, "PatchConfig.seed", 0)
+        int_option(self.n_folds, "PatchConfig.n_folds", 2, 20)
+        int_option(self.seed, "PatchConfig.seed", 0)
         if self.normalize not in NORMALIZE_METHODS:
             raise unknown_name_error("normalisation method", str(self.normalize), NORMALIZE_METHODS)
         # Store canonical Python types so that the manifest round-trips exactly.

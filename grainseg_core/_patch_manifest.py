@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from grainseg_core._patch_config import PatchConfig, _check_target, _jsonable
+from grainseg_core._patch_config import PatchConfig, as_json_data, check_target
 from grainseg_core.errors import ConfigError, DatasetError, InputError
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "is_dataset_dir",
     "MANIFEST_NAME",
     "FORMAT_VERSION",
+    "EXPORT_MARKER_NAME",
 ]
 
 #: File name of the manifest inside a dataset folder.
@@ -35,9 +36,9 @@ MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 
 _FORMAT_TAG = "grainseg-dataset"
-# Written when an export starts and removed when it ends: marks a folder as ours even
-# when an export was interrupted, so that a retry may overwrite it.
-_MARKER_NAME = ".grainseg-export-in-progress"
+#: Written when an export starts and removed when it ends: marks a folder as ours even
+#: when an export was interrupted, so that a retry may overwrite it.
+EXPORT_MARKER_NAME = ".grainseg-export-in-progress"
 
 
 @dataclass(frozen=True)
@@ -227,9 +228,9 @@ class Manifest:
             "n_folds": self.n_folds,
             "leaky": self.leaky,
             "warnings": list(self.warnings),
-            "counts": _jsonable(self.counts),
-            "sources": [_jsonable(asdict(s)) for s in self.sources],
-            "patches": [_jsonable(asdict(p)) for p in self.patches],
+            "counts": as_json_data(self.counts),
+            "sources": [as_json_data(asdict(s)) for s in self.sources],
+            "patches": [as_json_data(asdict(p)) for p in self.patches],
         }
 
     @classmethod
@@ -252,7 +253,7 @@ class Manifest:
                 created=str(data["created"]),
                 grainseg_version=str(data["grainseg_version"]),
                 config=PatchConfig.from_dict(data["config"]),
-                target=_check_target(data["target"]),
+                target=check_target(data["target"]),
                 n_folds=int(data["n_folds"]),
                 leaky=bool(data["leaky"]),
                 warnings=tuple(str(w) for w in data["warnings"]),
@@ -313,7 +314,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     """
     file = Path(path)
     if file.is_dir():
-        if (file / _MARKER_NAME).exists() and not (file / MANIFEST_NAME).exists():
+        if (file / EXPORT_MARKER_NAME).exists() and not (file / MANIFEST_NAME).exists():
             raise DatasetError(
                 f"dataset folder '{file}' holds an unfinished export (interrupted?); export "
                 "it again with overwrite=True."
@@ -338,7 +339,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
 def is_dataset_dir(path: str | os.PathLike) -> bool:
     """True when ``path`` is a folder holding a grainseg dataset (finished or interrupted)."""
     folder = Path(path)
-    if (folder / _MARKER_NAME).exists():
+    if (folder / EXPORT_MARKER_NAME).exists():
         return True
     file = folder / MANIFEST_NAME
     if not file.is_file():

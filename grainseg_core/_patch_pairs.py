@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from grainseg_core._patch_config import Target, _check_target, _jsonable
+from grainseg_core._patch_config import Target, as_json_data, check_target
 from grainseg_core._validation import as_2d_array, check_pixel_size, check_same_shape
 from grainseg_core.errors import DatasetError, InputError
 from grainseg_core.io import (
@@ -33,9 +33,11 @@ __all__ = [
     "pairs_from_folders",
     "pairs_from_annotations",
     "read_label_file",
+    "IMAGE_DTYPES",
 ]
 
-_IMAGE_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
+#: Image dtypes a source image may have (others are refused or converted by the readers).
+IMAGE_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 _IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 
@@ -82,7 +84,7 @@ class ImagePair:
         if not isinstance(self.name, str) or not self.name.strip():
             raise InputError(f"ImagePair name must be a non-empty string; got {self.name!r}.")
         image = as_2d_array(self.image, f"image of pair '{self.name}'")
-        if image.dtype not in _IMAGE_DTYPES:
+        if image.dtype not in IMAGE_DTYPES:
             raise InputError(
                 f"image of pair '{self.name}' has dtype {image.dtype}; grainseg datasets store "
                 "uint8, uint16 or float32 images: convert it first (e.g. image.astype(np.uint16))."
@@ -103,10 +105,10 @@ class ImagePair:
         object.__setattr__(
             self, "pixel_size_um", check_pixel_size(self.pixel_size_um, "pixel_size_um")
         )
-        object.__setattr__(self, "target", _check_target(self.target))
+        object.__setattr__(self, "target", check_target(self.target))
         object.__setattr__(self, "group", group)
         try:
-            object.__setattr__(self, "source", _jsonable(dict(self.source or {})))
+            object.__setattr__(self, "source", as_json_data(dict(self.source or {})))
         except (TypeError, ValueError) as exc:
             raise InputError(
                 f"source of pair '{self.name}' must be a JSON-ready dict (str, numbers, "
@@ -464,7 +466,7 @@ def pairs_from_annotations(
     --------
     >>> # pairs = pairs_from_annotations("polygons.csv", "images/")
     """
-    _check_target(target)
+    check_target(target)
     images, described = _read_annotations(annotations)
     folder = Path(image_dir)
     if not folder.is_dir():

@@ -76,9 +76,9 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from grainseg_core._patch_config import SPLIT_METHODS, PatchConfig, _int_option
+from grainseg_core._patch_config import SPLIT_METHODS, PatchConfig, int_option
 from grainseg_core._patch_manifest import (
-    _MARKER_NAME,
+    EXPORT_MARKER_NAME,
     FORMAT_VERSION,
     MANIFEST_NAME,
     Manifest,
@@ -94,7 +94,7 @@ from grainseg_core._patch_norm import (
     normalize_with_bounds,
 )
 from grainseg_core._patch_pairs import (
-    _IMAGE_DTYPES,
+    IMAGE_DTYPES,
     ImagePair,
     pair_from_arrays,
     pair_from_files,
@@ -167,7 +167,7 @@ def preprocess_image(image: np.ndarray, config: PatchConfig | None = None) -> np
     """
     cfg = PatchConfig() if config is None else config
     img = as_2d_array(image, "image")
-    if img.dtype not in _IMAGE_DTYPES:
+    if img.dtype not in IMAGE_DTYPES:
         raise InputError(f"image must be uint8, uint16 or float; got dtype {img.dtype}.")
     if img.dtype == np.float64:
         img = img.astype(np.float32)
@@ -244,8 +244,8 @@ def patch_grid(
     """
     if len(tuple(shape)) != 2:
         raise InputError(f"shape must be (M, N); got {shape!r}.")
-    size_px = _int_option(size, "size", 1)
-    stride_px = size_px if stride is None else _int_option(stride, "stride", 1)
+    size_px = int_option(size, "size", 1)
+    stride_px = size_px if stride is None else int_option(stride, "stride", 1)
     if remainder not in ("shift", "drop"):
         raise InputError(f"remainder must be 'shift' or 'drop'; got {remainder!r}.")
     rows, cols = (int(v) for v in shape)
@@ -336,7 +336,7 @@ def _prepare_out_dir(out: Path, overwrite: bool) -> None:
                 shutil.rmtree(out / sub)
         (out / MANIFEST_NAME).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / _MARKER_NAME).write_text("export in progress\n", encoding="utf-8")
+    (out / EXPORT_MARKER_NAME).write_text("export in progress\n", encoding="utf-8")
     (out / "images").mkdir()
     (out / "labels").mkdir()
 
@@ -441,9 +441,9 @@ def export_dataset(
         for sub in ("images", "labels"):
             shutil.rmtree(out / sub, ignore_errors=True)
         (out / MANIFEST_NAME).unlink(missing_ok=True)
-        (out / _MARKER_NAME).unlink(missing_ok=True)
+        (out / EXPORT_MARKER_NAME).unlink(missing_ok=True)
         raise
-    (out / _MARKER_NAME).unlink(missing_ok=True)
+    (out / EXPORT_MARKER_NAME).unlink(missing_ok=True)
     return manifest
 
 
