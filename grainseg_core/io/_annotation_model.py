@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -274,11 +273,3 @@ class AnnotationSet:
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and image_base_name(name) in self.images
-
-
-def _group_by_image(items: Iterable[tuple[str, Polygon]]) -> dict[str, ImageAnnotations]:
-    """Collect (name, polygon) pairs into ImageAnnotations, first-seen order kept."""
-    grouped: dict[str, list[Polygon]] = {}
-    for name, poly in items:
-        grouped.setdefault(name, []).append(poly)
-    return {name: ImageAnnotations(name, tuple(polys)) for name, polys in grouped.items()}

@@ -28,7 +28,6 @@ from grainseg_core.io._annotation_model import (
     ImageAnnotations,
     Polygon,
     RowProblem,
-    _group_by_image,
     image_base_name,
 )
 from grainseg_core.io._source import read_source_bytes
@@ -315,6 +314,14 @@ def read_polygon_csv(
                 ) from None
             problems.append(problem)
     return AnnotationSet(_group_by_image(items), tuple(problems), label)
+
+
+def _group_by_image(items: Iterable[tuple[str, Polygon]]) -> dict[str, ImageAnnotations]:
+    """Collect (name, polygon) pairs into ImageAnnotations, first-seen order kept."""
+    grouped: dict[str, list[Polygon]] = {}
+    for name, poly in items:
+        grouped.setdefault(name, []).append(poly)
+    return {name: ImageAnnotations(name, tuple(polys)) for name, polys in grouped.items()}
 
 
 def _chain_first(first: list[str], rest: Iterable[list[str]]) -> Iterable[list[str]]:
