@@ -1,8 +1,8 @@
 """One segment of a training run (from start or resume to its end) and its bookkeeping.
 
-:class:`_Run` owns the datasets, the :class:`~grainseg_core.training._step.Trainer`, the
+:class:`RunSegment` owns the datasets, the :class:`~grainseg_core.training._step.Trainer`, the
 schedule, the monitored metric and the run folder's files; :func:`grainseg_core.training.train`
-builds one and calls :meth:`_Run.run`.
+builds one and calls :meth:`RunSegment.run`.
 
 Progress is ``(epoch, batch, step)``: the 0-based epoch in progress, the batches done in it
 and the optimiser steps done in all. A validated epoch moves to ``(epoch + 1, 0)``; an epoch
@@ -46,7 +46,7 @@ from grainseg_core.training.runs import (
 )
 from grainseg_core.types import ProgressCallback
 
-__all__ = ["RunSummary"]
+__all__ = ["RunSegment", "RunSummary"]
 
 # Least seconds between two status.json writes within an epoch (state changes always write).
 _STATUS_INTERVAL_S = 1.0
@@ -103,7 +103,7 @@ class _StopNow(Exception):
     """Internal: leave the epoch loop to end the run as ``stopped``."""
 
 
-class _Run:
+class RunSegment:
     """State and bookkeeping of one run segment (from start or resume to its end)."""
 
     def __init__(

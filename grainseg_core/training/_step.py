@@ -20,7 +20,7 @@ from torch import nn
 
 from grainseg_core.errors import ConfigError, TrainingError
 from grainseg_core.training._validate import evaluate
-from grainseg_core.training.config import _PIXEL_LOSSES, DEFAULT_SPARSE_PIXELS, TrainConfig
+from grainseg_core.training.config import DEFAULT_SPARSE_PIXELS, SPARSE_PIXEL_LOSSES, TrainConfig
 
 __all__ = ["Trainer", "StepResult"]
 
@@ -38,7 +38,7 @@ def _side_loss_config(loss: Mapping[str, Any]) -> dict[str, Any]:
     terms = [
         t
         for t in loss.get("terms", [])
-        if (t if isinstance(t, str) else t.get("name")) in _PIXEL_LOSSES
+        if (t if isinstance(t, str) else t.get("name")) in SPARSE_PIXEL_LOSSES
     ]
     return {"terms": terms or ["bce"]}
 

@@ -53,6 +53,8 @@ __all__ = [
     "SCHEDULES",
     "VAL_METRICS",
     "DEVICE_FIELDS",
+    "SPARSE_PIXEL_LOSSES",
+    "DEFAULT_SPARSE_PIXELS",
 ]
 
 #: Optimiser names.
@@ -84,9 +86,9 @@ DEVICE_FIELDS = (
     "log_every_steps",
     "save_every_min",
 )
-# Loss terms that work on sparsely sampled pixels (B, 1, n); the others need whole maps.
-_PIXEL_LOSSES = ("bce", "dice", "focal")
-# PixelNet's sample per image (seed 003: 2048 pixels from each of 4 images).
+#: Loss terms that work on sparsely sampled pixels (B, 1, n); the others need whole maps.
+SPARSE_PIXEL_LOSSES = ("bce", "dice", "focal")
+#: PixelNet's sample per image (seed 003: 2048 pixels from each of 4 images).
 DEFAULT_SPARSE_PIXELS = 2048
 
 
@@ -375,11 +377,11 @@ class TrainConfig:
                 f"TrainConfig.sparse_pixels = {self.sparse_pixels}, but '{self.architecture}' has "
                 "no sparse training; leave sparse_pixels unset (or 0) for it."
             )
-        bad = [n for n in self.loss_names if n not in _PIXEL_LOSSES]
+        bad = [n for n in self.loss_names if n not in SPARSE_PIXEL_LOSSES]
         if bad:
             raise ConfigError(
-                f"loss terms {bad} need whole maps and cannot train on sampled pixels; "
-                f"set sparse_pixels=0 (dense training) or use only {', '.join(_PIXEL_LOSSES)}."
+                f"loss terms {bad} need whole maps and cannot train on sampled pixels; set "
+                f"sparse_pixels=0 (dense training) or use only {', '.join(SPARSE_PIXEL_LOSSES)}."
             )
 
     # ------------------------------------------------------------------ derived values

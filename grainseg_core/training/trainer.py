@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from grainseg_core.errors import ConfigError, GrainsegError, TrainingError
-from grainseg_core.training._run import RunSummary, _Run
+from grainseg_core.training._run import RunSegment, RunSummary
 from grainseg_core.training._step import StepResult, Trainer
 from grainseg_core.training.callbacks import Callback, StopSignals
 from grainseg_core.training.config import DEVICE_FIELDS, TrainConfig, check_config
@@ -149,7 +149,7 @@ def train(
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / CONFIG_FILE, cfg.to_dict())
     try:
-        run = _Run(
+        run = RunSegment(
             checked,
             folder,
             resume=resume,
