@@ -194,19 +194,8 @@ def effective_status(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def _child_command(run_dir: Path) -> list[str]:
-    """``python -m grainseg_core train --resume RUN_DIR`` (through the training CLI itself
-    while the main CLI does not route ``train`` yet)."""
-    module = "grainseg_core"
-    try:
-        from grainseg_core.cli import build_parser
-
-        parser = build_parser()
-        subs = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
-        if not subs or "train" not in subs[0].choices:
-            module = "grainseg_core.training.cli"
-    except Exception:  # noqa: BLE001 - any problem there: use the training CLI directly
-        module = "grainseg_core.training.cli"
-    return [sys.executable, "-m", module, "train", "--resume", str(run_dir)]
+    """``python -m grainseg_core train --resume RUN_DIR``: the CLI's own resume command."""
+    return [sys.executable, "-m", "grainseg_core", "train", "--resume", str(run_dir)]
 
 
 def _spawn(run_dir: Path) -> int:

@@ -168,7 +168,9 @@ def test_launch_stop_list_read_resume_publish(tiny_dataset, tmp_path, monkeypatc
     monkeypatch.setattr(process_mod, "_spawn", lambda folder: spawned.append(folder) or 0)
     assert resume_run(run_dir) == run_dir and spawned == [run_dir]
     assert read_status(run_dir)["state"] == "starting" and read_status(run_dir)["pid"] is None
-    assert process_mod._child_command(run_dir)[-3:] == ["train", "--resume", str(run_dir)]
+    assert process_mod._child_command(run_dir)[1:] == [
+        "-m", "grainseg_core", "train", "--resume", str(run_dir)
+    ]
     done = {"steps": 0}
     summary = train(
         None,
