@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from grainseg_core.corrections import Stroke
-from grainseg_core.errors import InputError
+from grainseg_core.errors import GrainsegWarning, InputError, ModelError
 from grainseg_core.postprocess import PostprocessConfig
-from grainseg_core.resegment import resegment, segmentation_from_masks
+from grainseg_core.resegment import recommended_postprocess, resegment, segmentation_from_masks
 
 
 def _grid_prob() -> np.ndarray:
@@ -87,3 +87,33 @@ def test_validation() -> None:
         resegment(p * 3)
     with pytest.raises(InputError, match="pixel"):
         resegment(p, pixel_size_um=-1)
+
+
+def test_recommended_postprocess_from_a_card() -> None:
+    card = {
+        "architecture": "slim_unet",
+        "postprocess": {"threshold": 0.42, "skeletonize": True, "min_fragment_px": 8},
+    }
+    post = recommended_postprocess(card, model_name="model 'default'")
+    assert post == PostprocessConfig(threshold=0.42, skeletonize=True, min_fragment_px=8)
+    # The whole dataclass as the zoo writes it (PostprocessConfig().__dict__) reads back.
+    full = {"postprocess": dict(PostprocessConfig(threshold=0.3, gap_close_px=5.0).__dict__)}
+    assert recommended_postprocess(full) == PostprocessConfig(threshold=0.3, gap_close_px=5.0)
+    assert recommended_postprocess({"architecture": "x"}) is None
+    assert recommended_postprocess({"postprocess": None}) is None
+
+
+def test_recommended_postprocess_ignores_unknown_options_with_a_warning() -> None:
+    card = {"postprocess": {"threshold": 0.6, "tta_flavour": "spicy"}}
+    with pytest.warns(GrainsegWarning, match=r"model 'm'.*\(tta_flavour\); they are ignored"):
+        post = recommended_postprocess(card, model_name="model 'm'")
+    assert post == PostprocessConfig(threshold=0.6)
+
+
+def test_recommended_postprocess_refuses_bad_cards() -> None:
+    with pytest.raises(ModelError, match=r"model 'm': 'postprocess' must map .* got list"):
+        recommended_postprocess({"postprocess": [0.5]}, model_name="model 'm'")
+    with pytest.raises(ModelError, match=r"model 'm' recommends post-processing that is not valid"):
+        recommended_postprocess({"postprocess": {"threshold": 1.5}}, model_name="model 'm'")
+    with pytest.raises(InputError, match="card must be a mapping"):
+        recommended_postprocess(["postprocess"])
