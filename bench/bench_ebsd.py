@@ -19,7 +19,6 @@ import numpy as np
 from _common import machine_info, median_of, print_report, time_calls
 from scipy.spatial import cKDTree
 
-from grainseg_core._ebsd_quat import quat_multiply
 from grainseg_core.ebsd import (
     GBConfig,
     classify_boundaries,
@@ -49,13 +48,13 @@ def _synthetic_map(seed: int = 0) -> EBSDMap:
     twinned = rng.choice(N_CELLS, N_CELLS // 4, replace=False)
     parents = nearest[twinned, 1]
     keep = ~np.isin(parents, twinned)
-    oris[twinned[keep]] = quat_multiply(twin, oris[parents[keep]])
+    oris[twinned[keep]] = (Rotation(twin) * Rotation(oris[parents[keep]])).data
     q = oris[cell]
     axis = rng.normal(size=(q.shape[0], 3))
     axis /= np.linalg.norm(axis, axis=1, keepdims=True)
     noise_half = np.radians(rng.normal(0, 0.3, q.shape[0])) / 2
     noise = np.column_stack([np.cos(noise_half), np.sin(noise_half)[:, None] * axis])
-    q = quat_multiply(noise, q).reshape(*SHAPE, 4)
+    q = (Rotation(noise) * Rotation(q)).data.reshape(*SHAPE, 4)
     return EBSDMap(q, np.ones(SHAPE, np.int32), {1: EBSDPhase(1, "fcc", "m-3m")}, 0.1)
 
 
