@@ -39,7 +39,10 @@ def _synthetic_map(seed: int = 0) -> EBSDMap:
     pts = rng.uniform(0, 1, (N_CELLS, 2)) * SHAPE
     rr, cc = np.mgrid[: SHAPE[0], : SHAPE[1]]
     _, cell = cKDTree(pts).query(np.c_[rr.ravel(), cc.ravel()])
-    oris = np.asarray(Rotation.random(N_CELLS).data)
+    # Uniform random orientations from the seeded generator (orix's Rotation.random draws
+    # from numpy's global state, which made the map differ from run to run).
+    oris = rng.normal(size=(N_CELLS, 4))
+    oris /= np.linalg.norm(oris, axis=1, keepdims=True)
     half = math.radians(30.0)
     twin = np.array([math.cos(half), *(math.sin(half) / math.sqrt(3.0),) * 3])
     # Twin a quarter of the cells against their nearest neighbour cell (which is
