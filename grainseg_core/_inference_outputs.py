@@ -5,16 +5,15 @@ Private module of :mod:`grainseg_core.inference`; import from there.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from grainseg_core.errors import InputError
-from grainseg_core.io import write_labels, write_mask
+from grainseg_core.io import write_mask
+
+# The same bytes a page offers for download: one encoder for each file kind.
+from grainseg_core.reports import labels_tiff, report_json
 
 if TYPE_CHECKING:
     from grainseg_core.inference import SegmentationResult
@@ -32,32 +31,6 @@ def output_paths(out_dir: Path, stem: str) -> dict[str, Path]:
         "probability": out_dir / f"{stem}_probability.tif",
         "uncertainty": out_dir / f"{stem}_uncertainty.tif",
     }
-
-
-def _jsonable(value: Any) -> Any:
-    """NaN/inf -> None, numpy scalars -> Python, tuples -> lists (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def _write_labels_any(path: Path, labels: np.ndarray) -> None:
-    if labels.size and int(labels.max()) > 65535:
-        import tifffile
-
-        # More grains than 16 bits hold (huge mosaics): keep every label, 32-bit.
-        tifffile.imwrite(path, labels.astype(np.uint32), photometric="minisblack",
-                         compression="zlib")
-    else:
-        write_labels(path, labels)
 
 
 def save_segmentation(
@@ -107,7 +80,8 @@ def save_segmentation(
         folder.mkdir(parents=True, exist_ok=True)
         write_mask(paths["boundary"], result.boundary)
         written["boundary"] = paths["boundary"]
-        _write_labels_any(paths["labels"], result.labels)
+        # 16-bit TIFF, or 32-bit beyond 65,535 grains (huge mosaics): every label kept.
+        paths["labels"].write_bytes(labels_tiff(result.labels))
         written["labels"] = paths["labels"]
         result.grain_table.to_csv(paths["grains"], index=False)
         written["grains"] = paths["grains"]
@@ -128,9 +102,7 @@ def save_segmentation(
 
         summary["grainseg_version"] = __version__
         summary["files"] = {k: p.name for k, p in {**written, "summary": paths["summary"]}.items()}
-        paths["summary"].write_text(
-            json.dumps(_jsonable(summary), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-        )
+        paths["summary"].write_bytes(report_json(summary))
         written["summary"] = paths["summary"]
     except OSError as exc:
         raise InputError(
