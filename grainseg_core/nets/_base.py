@@ -11,13 +11,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from grainseg_core.errors import ConfigError, InputError
 
 __all__ = [
     "BoundaryNet",
+    "SideOutputNet",
     "conv_bn_relu",
+    "conv_stack",
+    "mean_fusion",
+    "upsample_to",
     "VGG16_STAGES",
     "VGGTrunk",
     "check_positive_int",
@@ -80,6 +85,50 @@ class BoundaryNet(nn.Module):
             )
 
 
+class SideOutputNet(BoundaryNet):
+    """Base of the deeply supervised networks (HED, RCF, DeepCrack).
+
+    A subclass computes one-channel side logits at several scales
+    (:meth:`side_logits`) and has a ``fuse`` module mapping the stacked sides
+    (B, n_sides, H, W) to the fused logits (B, 1, H, W). The sides are upsampled
+    (bilinear) to the input size before fusing; the trainer may apply the loss to each
+    (deep supervision).
+    """
+
+    has_side_outputs = True
+    fuse: nn.Module
+
+    def side_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """One-channel side logits (B, 1, h_s, w_s) at their own scales, shallowest first."""
+        raise NotImplementedError
+
+    def forward_with_sides(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Return the fused logits and the side logits (shallowest first), each (B, 1, H, W)."""
+        self.check_input(x)
+        size = x.shape[-2:]
+        sides = [upsample_to(s, size) for s in self.side_logits(x)]
+        return self.fuse(torch.cat(sides, dim=1)), sides
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fused boundary logits (B, 1, H, W)."""
+        return self.forward_with_sides(x)[0]
+
+
+def upsample_to(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resize of (B, C, h, w) to ``size`` = (H, W); ``x`` itself when already that size."""
+    if x.shape[-2:] == size:
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def mean_fusion(n_sides: int) -> nn.Conv2d:
+    """A 1x1 conv (n_sides -> 1) that starts as the mean of the sides, as HED does."""
+    fuse = nn.Conv2d(n_sides, 1, 1)
+    nn.init.constant_(fuse.weight, 1.0 / n_sides)
+    nn.init.zeros_(fuse.bias)
+    return fuse
+
+
 def conv_bn_relu(
     in_ch: int, out_ch: int, *, kernel_size: int = 3, batch_norm: bool = True, dilation: int = 1
 ) -> nn.Sequential:
@@ -92,6 +141,21 @@ def conv_bn_relu(
         layers.append(nn.BatchNorm2d(out_ch))
     layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
+
+
+def conv_stack(
+    in_ch: int, widths: Sequence[int], *, batch_norm: bool = True
+) -> tuple[nn.Sequential, int]:
+    """Consecutive :func:`conv_bn_relu` blocks with the given output widths.
+
+    Returns the blocks as one ``nn.Sequential`` and the channels they end with.
+    """
+    layers = []
+    ch = in_ch
+    for w in widths:
+        layers.append(conv_bn_relu(ch, w, batch_norm=batch_norm))
+        ch = w
+    return nn.Sequential(*layers), ch
 
 
 class VGGTrunk(nn.Module):

@@ -10,10 +10,9 @@ Seed 000 reports 30.90M parameters; the default here has 30.91M.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from grainseg_core.nets._base import BoundaryNet, check_width, conv_bn_relu, scaled
+from grainseg_core.nets._base import SideOutputNet, check_width, conv_stack, scaled
 
 __all__ = ["DeepCrack"]
 
@@ -22,7 +21,20 @@ _ENCODER = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 5
 _DECODER = ((512, 512, 512), (512, 512, 256), (256, 256, 128), (128, 64), (64, 64))
 
 
-class DeepCrack(BoundaryNet):
+def _stages(
+    in_ch: int, spec: tuple[tuple[int, ...], ...], width: float, batch_norm: bool
+) -> tuple[nn.ModuleList, list[int]]:
+    """One conv stack per scale of ``spec`` (channels scaled by ``width``) and their outputs."""
+    stages, out_channels = nn.ModuleList(), []
+    ch = in_ch
+    for widths in spec:
+        stage, ch = conv_stack(ch, [scaled(w, width) for w in widths], batch_norm=batch_norm)
+        stages.append(stage)
+        out_channels.append(ch)
+    return stages, out_channels
+
+
+class DeepCrack(SideOutputNet):
     """DeepCrack boundary network: (B, 1, H, W) image -> (B, 1, H, W) fused logits.
 
     Parameters
@@ -50,7 +62,6 @@ class DeepCrack(BoundaryNet):
     """
 
     input_divisor = 32
-    has_side_outputs = True
 
     def __init__(
         self, *, width: float = 1.0, fuse_channels: int = 64, batch_norm: bool = True
@@ -58,25 +69,8 @@ class DeepCrack(BoundaryNet):
         super().__init__()
         width = check_width(width)
         bn = bool(batch_norm)
-        self.encoder = nn.ModuleList()
-        ch = 1
-        enc_out = []
-        for widths in _ENCODER:
-            layers = []
-            for w in widths:
-                layers.append(conv_bn_relu(ch, scaled(w, width), batch_norm=bn))
-                ch = scaled(w, width)
-            self.encoder.append(nn.Sequential(*layers))
-            enc_out.append(ch)
-        self.decoder = nn.ModuleList()
-        dec_out = []
-        for widths in _DECODER:
-            layers = []
-            for w in widths:
-                layers.append(conv_bn_relu(ch, scaled(w, width), batch_norm=bn))
-                ch = scaled(w, width)
-            self.decoder.append(nn.Sequential(*layers))
-            dec_out.append(ch)
+        self.encoder, enc_out = _stages(1, _ENCODER, width, bn)
+        self.decoder, dec_out = _stages(enc_out[-1], _DECODER, width, bn)
         hidden = scaled(int(fuse_channels), width)
         # Side s (shallowest first) joins encoder stage s with the decoder output at that scale.
         self.sides = nn.ModuleList(
@@ -91,10 +85,8 @@ class DeepCrack(BoundaryNet):
         self.pool = nn.MaxPool2d(2, 2, return_indices=True)
         self.unpool = nn.MaxUnpool2d(2, 2)
 
-    def forward_with_sides(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Return the fused logits and the five side logits (shallowest first), each (B, 1, H, W)."""
-        self.check_input(x)
-        size = x.shape[-2:]
+    def side_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Per scale: encoder and decoder features side by side, through the side branch."""
         skips, indices = [], []
         out = x
         for stage in self.encoder:
@@ -106,14 +98,7 @@ class DeepCrack(BoundaryNet):
         for stage, skip, idx in zip(self.decoder, reversed(skips), reversed(indices)):
             out = stage(self.unpool(out, idx, output_size=skip.shape[-2:]))
             ups.append(out)
-        sides = []
-        for side, skip, up in zip(self.sides, skips, reversed(ups)):
-            s = side(torch.cat([skip, up], dim=1))
-            if s.shape[-2:] != size:
-                s = F.interpolate(s, size=size, mode="bilinear", align_corners=False)
-            sides.append(s)
-        return self.fuse(torch.cat(sides, dim=1)), sides
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Fused boundary logits (B, 1, H, W)."""
-        return self.forward_with_sides(x)[0]
+        return [
+            side(torch.cat([skip, up], dim=1))
+            for side, skip, up in zip(self.sides, skips, reversed(ups))
+        ]

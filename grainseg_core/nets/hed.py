@@ -8,15 +8,21 @@ Seed 000 reports 14.72M parameters; the default here has 14.72M.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from grainseg_core.nets._base import VGG16_STAGES, BoundaryNet, VGGTrunk, check_width, scaled
+from grainseg_core.nets._base import (
+    VGG16_STAGES,
+    SideOutputNet,
+    VGGTrunk,
+    check_width,
+    mean_fusion,
+    scaled,
+)
 
 __all__ = ["HED"]
 
 
-class HED(BoundaryNet):
+class HED(SideOutputNet):
     """HED boundary network: (B, 1, H, W) image -> (B, 1, H, W) fused logits.
 
     Parameters
@@ -42,7 +48,6 @@ class HED(BoundaryNet):
     """
 
     input_divisor = 16
-    has_side_outputs = True
 
     def __init__(self, *, width: float = 1.0, batch_norm: bool = True) -> None:
         super().__init__()
@@ -50,23 +55,8 @@ class HED(BoundaryNet):
         stages = [[scaled(c, width) for c in s] for s in VGG16_STAGES]
         self.trunk = VGGTrunk(stages=stages, batch_norm=bool(batch_norm))
         self.sides = nn.ModuleList(nn.Conv2d(c, 1, 1) for c in self.trunk.out_channels)
-        self.fuse = nn.Conv2d(len(self.sides), 1, 1)
-        # Start the fusion as the mean of the sides, as the paper does.
-        nn.init.constant_(self.fuse.weight, 1.0 / len(self.sides))
-        nn.init.zeros_(self.fuse.bias)
+        self.fuse = mean_fusion(len(self.sides))
 
-    def forward_with_sides(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Return the fused logits and the five side logits, each (B, 1, H, W)."""
-        self.check_input(x)
-        size = x.shape[-2:]
-        sides = [
-            F.interpolate(conv(f), size=size, mode="bilinear", align_corners=False)
-            if f.shape[-2:] != size
-            else conv(f)
-            for conv, f in zip(self.sides, self.trunk(x))
-        ]
-        return self.fuse(torch.cat(sides, dim=1)), sides
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Fused boundary logits (B, 1, H, W)."""
-        return self.forward_with_sides(x)[0]
+    def side_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """A 1x1 conv of the last feature map of each of the five stages."""
+        return [conv(f) for conv, f in zip(self.sides, self.trunk(x))]

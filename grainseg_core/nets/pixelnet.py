@@ -40,6 +40,7 @@ from grainseg_core.nets._base import (
     check_width,
     conv_bn_relu,
     scaled,
+    upsample_to,
 )
 
 __all__ = ["PixelNet"]
@@ -127,10 +128,7 @@ class PixelNet(BoundaryNet):
         size = x.shape[-2:]
         z = self.proj_bias
         for proj, tap in zip(self.projections, self._taps(x)):
-            p = proj(tap)
-            if p.shape[-2:] != size:
-                p = F.interpolate(p, size=size, mode="bilinear", align_corners=False)
-            z = z + p
+            z = z + upsample_to(proj(tap), size)
         return self.head(z)
 
     def forward_sampled(

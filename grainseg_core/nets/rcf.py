@@ -9,22 +9,22 @@ parameters; the default here has 14.80M.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from grainseg_core.nets._base import (
     VGG16_STAGES,
-    BoundaryNet,
+    SideOutputNet,
     VGGTrunk,
     check_positive_int,
     check_width,
+    mean_fusion,
     scaled,
 )
 
 __all__ = ["RCF"]
 
 
-class RCF(BoundaryNet):
+class RCF(SideOutputNet):
     """RCF boundary network: (B, 1, H, W) image -> (B, 1, H, W) fused logits.
 
     Parameters
@@ -50,7 +50,6 @@ class RCF(BoundaryNet):
     """
 
     input_divisor = 16
-    has_side_outputs = True
 
     def __init__(
         self, *, width: float = 1.0, tap_channels: int = 21, batch_norm: bool = True
@@ -64,25 +63,14 @@ class RCF(BoundaryNet):
             nn.ModuleList(nn.Conv2d(c, tap_channels, 1) for c in stage) for stage in stages
         )
         self.sides = nn.ModuleList(nn.Conv2d(tap_channels, 1, 1) for _ in stages)
-        self.fuse = nn.Conv2d(len(stages), 1, 1)
-        nn.init.constant_(self.fuse.weight, 1.0 / len(stages))
-        nn.init.zeros_(self.fuse.bias)
+        self.fuse = mean_fusion(len(stages))
 
-    def forward_with_sides(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Return the fused logits and the five side logits, each (B, 1, H, W)."""
-        self.check_input(x)
-        size = x.shape[-2:]
+    def side_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Per stage: the sum of the 1x1 taps of all its convs, reduced to one channel."""
         sides = []
         for taps, side, feats in zip(self.taps, self.sides, self.trunk.forward_all(x)):
             summed = taps[0](feats[0])
             for tap, f in zip(taps[1:], feats[1:]):
                 summed = summed + tap(f)
-            s = side(summed)
-            if s.shape[-2:] != size:
-                s = F.interpolate(s, size=size, mode="bilinear", align_corners=False)
-            sides.append(s)
-        return self.fuse(torch.cat(sides, dim=1)), sides
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Fused boundary logits (B, 1, H, W)."""
-        return self.forward_with_sides(x)[0]
+            sides.append(side(summed))
+        return sides
