@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import state
 from ui.compare_views import (
     choose_image,
     choose_models,
     comparison,
+    model_postprocess,
     predict_boundaries,
     render_tables,
     render_views,
@@ -31,21 +31,13 @@ st.caption(
 models = choose_models()
 item = choose_image() if models is not None else None
 if models is not None and item is not None:
-    c1, c2, c3 = st.columns(3)
-    threshold = c1.slider(
-        "Threshold",
-        0.05,
-        0.95,
-        float(state.postprocess_config().threshold),
-        0.05,
-        key="cmp_threshold",
-        help="Other post-processing settings come from the Segment page.",
-    )
-    tolerance = c2.slider("Boundary tolerance (px)", 0.0, 5.0, 2.0, 0.5, key="cmp_tolerance")
-    min_size = c3.selectbox("Minimum grain size (px)", [0, 3, 7, 11], index=1, key="cmp_min_size")
+    posts = model_postprocess(models)
+    c1, c2 = st.columns(2)
+    tolerance = c1.slider("Boundary tolerance (px)", 0.0, 5.0, 2.0, 0.5, key="cmp_tolerance")
+    min_size = c2.selectbox("Minimum grain size (px)", [0, 3, 7, 11], index=1, key="cmp_min_size")
     with user_errors("comparing the models") as outcome:
-        preds = predict_boundaries(item, models, threshold)
-        cmp, sites = comparison(item, preds, threshold, tolerance, min_size)
+        preds = predict_boundaries(item, models, posts)
+        cmp, sites = comparison(item, preds, posts, tolerance, min_size)
     if not outcome.failed:
         render_views(item, preds, sites, tolerance)
         render_tables(cmp, list(preds))

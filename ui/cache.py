@@ -11,6 +11,8 @@
 - :func:`postprocess_cached` keeps the post-processed boundary and labels per
   (probability map, settings), so moving a slider back is instant.
 - :func:`grain_size_cached` keeps ASTM grain-size results per (boundary, method, options).
+- :func:`model_card_cached` keeps a model's JSON card per file version (read on every
+  rerun for the recommended post-processing).
 
 Entry counts are bounded: a 2048x1536 map is 12 MB, and every session shares these caches.
 """
@@ -30,6 +32,7 @@ __all__ = [
     "ModelKey",
     "model_key",
     "load_model_cached",
+    "model_card_cached",
     "probability_cached",
     "postprocess_cached",
     "grain_size_cached",
@@ -86,6 +89,24 @@ def load_model_cached(path: str | os.PathLike):
         Missing, pickled, corrupt or inconsistent model files (errors are not cached).
     """
     return _load_model(*model_key(path))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _model_card(path: str, weights_mtime_ns: int, card_mtime_ns: int) -> dict:
+    from grainseg_core.nets.serialization import read_model_card
+
+    return read_model_card(path)
+
+
+def model_card_cached(path: str | os.PathLike) -> dict:
+    """The JSON card of a model file (no weights loaded), read once per file version.
+
+    Raises
+    ------
+    ModelError
+        Missing card, not JSON, or without the fields a card must have (not cached).
+    """
+    return _model_card(*model_key(path))
 
 
 @st.cache_data(max_entries=6, show_spinner=False)
@@ -266,6 +287,7 @@ def grain_size_cached(
 
 def clear_caches() -> None:
     """Forget cached maps and results (models stay loaded)."""
+    _model_card.clear()
     _probability.clear()
     _postprocess.clear()
     _grain_size.clear()

@@ -26,17 +26,20 @@ from grainseg_core.ebsd_labels import boundary_map_from_image
 from grainseg_core.errors import InputError
 from grainseg_core.io import read_image
 from grainseg_core.overlays import confusion_overlay
+from grainseg_core.postprocess import PostprocessConfig
 from grainseg_core.samples import list_samples, load_sample
 from grainseg_core.zoo import ZooEntry, comparison_pair, list_models
 from ui import state
 from ui.cache import postprocess_cached, probability_cached
 from ui.dataset_display import digest
 from ui.errors import user_errors
+from ui.postprocess_defaults import describe_postprocess
 
 __all__ = [
     "GroundTruthImage",
     "choose_models",
     "choose_image",
+    "model_postprocess",
     "predict_boundaries",
     "comparison",
     "render_views",
@@ -154,11 +157,38 @@ def choose_image() -> GroundTruthImage | None:
     return GroundTruthImage(up_image.name, image, truth, override or meta.pixel_size_um, key)
 
 
+def model_postprocess(models: tuple[ZooEntry, ZooEntry]) -> dict[str, PostprocessConfig]:
+    """Each model's post-processing: its card's recommendation, with a threshold control each.
+
+    The thresholds start from the cards (a model's threshold is chosen on validation
+    images when it is published), so each model is compared at its own operating point.
+    """
+    out: dict[str, PostprocessConfig] = {}
+    notes = []
+    for col, model in zip(st.columns(len(models)), models, strict=True):
+        defaults = state.postprocess_defaults([model.path])
+        threshold = col.slider(
+            f"Threshold of {model.title or model.name}",
+            0.05,
+            0.95,
+            min(max(float(defaults.config.threshold), 0.05), 0.95),
+            0.01,
+            # One slider per model and card version: a new choice starts from its card.
+            key=f"cmp_threshold_{digest(defaults.key)}",
+            help=f"Starts from {defaults.source}.",
+        )
+        out[model.name] = replace(defaults.config, threshold=float(threshold))
+        notes.append(f"{model.name}: {defaults.source} ({describe_postprocess(defaults.config)})")
+        if defaults.note:
+            st.warning(defaults.note)
+    st.caption("Post-processing of each model starts from " + "; ".join(notes) + ".")
+    return out
+
+
 def predict_boundaries(
-    item: GroundTruthImage, models: tuple[ZooEntry, ZooEntry], threshold: float
+    item: GroundTruthImage, models: tuple[ZooEntry, ZooEntry], posts: dict[str, PostprocessConfig]
 ) -> dict[str, np.ndarray]:
     """Each model's post-processed boundary mask (cached probability maps)."""
-    post = replace(state.postprocess_config(), threshold=float(threshold))
     tta = state.tta_mode()
     image_key = state.image_key(item.image)
     out = {}
@@ -167,7 +197,7 @@ def predict_boundaries(
             prob, _ = probability_cached(item.image, [model.path], image_key=image_key, tta=tta)
             boundary, _, _, _ = postprocess_cached(
                 prob,
-                post,
+                posts[model.name],
                 prob_key=f"{image_key}|{model.path}|{tta}",
                 pixel_size_um=item.pixel_size_um,
             )
@@ -197,14 +227,12 @@ def _compare(
 def comparison(
     item: GroundTruthImage,
     preds: dict[str, np.ndarray],
-    threshold: float,
+    posts: dict[str, PostprocessConfig],
     tolerance: float,
     min_size: int,
 ) -> tuple[ModelComparison, pd.DataFrame]:
     """Metric/distance tables and gap sites (cached per inputs)."""
-    key = digest(
-        item.key, *preds, repr(threshold), repr(state.postprocess_config()), state.tta_mode()
-    )
+    key = digest(item.key, *preds, repr(sorted(posts.items())), state.tta_mode())
     return _compare(key, preds, item.truth, float(tolerance), item.pixel_size_um, int(min_size))
 
 

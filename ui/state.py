@@ -24,6 +24,8 @@ import streamlit as st
 
 from grainseg_core.postprocess import PostprocessConfig
 from grainseg_core.zoo import list_models, models_dir
+from ui.postprocess_defaults import PostDefaults
+from ui.postprocess_defaults import postprocess_defaults as _postprocess_defaults
 
 if TYPE_CHECKING:  # importing inference loads torch; the type is only needed for hints
     from grainseg_core.inference import SegmentationResult
@@ -45,6 +47,7 @@ __all__ = [
     "set_current_record",
     "last_segmentation",
     "set_last_segmentation",
+    "postprocess_defaults",
     "postprocess_config",
     "set_postprocess_config",
     "tta_mode",
@@ -282,14 +285,40 @@ def set_last_segmentation(record: SegmentationRecord) -> None:
     st.session_state[KEYS.last_segmentation] = record
 
 
+@dataclass(frozen=True)
+class _StoredPost:
+    config: PostprocessConfig
+    defaults_key: str  # PostDefaults.key the user's settings started from
+
+
+def postprocess_defaults(model_paths: list[Path] | None = None) -> PostDefaults:
+    """Where post-processing starts for ``model_paths`` (default: the chosen models).
+
+    The first model's card recommendation, else ``PostprocessConfig()``; see
+    :func:`ui.postprocess_defaults.postprocess_defaults`.
+    """
+    paths = selected_model_paths() if model_paths is None else model_paths
+    return _postprocess_defaults(paths)
+
+
 def postprocess_config() -> PostprocessConfig:
-    """The post-processing settings of this session (defaults until the user moves a slider)."""
-    return _get(KEYS.postprocess) or PostprocessConfig()
+    """The post-processing settings for the chosen models.
+
+    The user's settings from the Segment page while the model choice they were made for
+    stands; otherwise (first visit, another model chosen) the chosen model's card
+    recommendation, else the defaults.
+    """
+    defaults = postprocess_defaults()
+    stored = _get(KEYS.postprocess)
+    if isinstance(stored, _StoredPost) and stored.defaults_key == defaults.key:
+        return stored.config
+    return defaults.config
 
 
-def set_postprocess_config(config: PostprocessConfig) -> None:
-    """Record the post-processing settings (the Segment page's sliders)."""
-    st.session_state[KEYS.postprocess] = config
+def set_postprocess_config(config: PostprocessConfig, *, defaults_key: str) -> None:
+    """Record the user's settings (the Segment page's controls) and the defaults they started
+    from (:attr:`PostDefaults.key`)."""
+    st.session_state[KEYS.postprocess] = _StoredPost(config, str(defaults_key))
 
 
 def tta_mode() -> str:

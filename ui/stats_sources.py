@@ -4,8 +4,8 @@ A *source* is a segmentation reduced to what statistics need: the grain table, t
 boundary mask (for ASTM G) and the pixel size. The page's main source is the Segment
 page's latest result (or, on a first visit, the current image segmented with the session's
 settings). For comparisons, the same image's traced boundaries (bundled samples), the
-image segmented by one zoo model, another bundled sample, or an uploaded image, all with
-the session's post-processing settings.
+image segmented by one zoo model (with the post-processing its card recommends), another
+bundled sample or an uploaded image (with the session's models and settings).
 """
 
 from __future__ import annotations
@@ -68,12 +68,14 @@ class Source:
     key: str
 
 
-def _from_record(label: str, rec: state.SegmentationRecord) -> Source:
+def _from_record(label: str, rec: state.SegmentationRecord, note: str = "") -> Source:
     result = rec.result
     corrections = f", {rec.n_corrections} manual correction(s)" if rec.n_corrections else ""
     return Source(
         label=label,
-        description=f"{rec.image_name}: {rec.source_label}{corrections} ({result.n_grains} grains)",
+        description=(
+            f"{rec.image_name}: {rec.source_label}{corrections}{note} ({result.n_grains} grains)"
+        ),
         table=result.grain_table,
         boundary=result.boundary,
         pixel_size_um=result.pixel_size_um,
@@ -151,8 +153,13 @@ def build_source(
         entries = {m.name: m.path for m in list_models(state.models_root())}
         if name not in entries:
             raise InputError(f"model '{name}' is no longer in the zoo; choose another source.")
-        view = segment_current(image, model_paths=[entries[name]], post=post, tta=tta, record=False)
-        return _from_record(choice, view.record)
+        # That model's own recommended post-processing: the session's settings belong to
+        # the models chosen in the sidebar.
+        own = state.postprocess_defaults([entries[name]])
+        view = segment_current(
+            image, model_paths=[entries[name]], post=own.config, tta=tta, record=False
+        )
+        return _from_record(choice, view.record, f", post-processing from {own.source}")
     if choice.startswith(_SAMPLE):
         other = sample_image(choice[len(_SAMPLE) :])
         view = segment_current(other, model_paths=models, post=post, tta=tta, record=False)
