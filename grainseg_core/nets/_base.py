@@ -7,7 +7,7 @@ multiples of the network's ``input_divisor`` (the tiled inference pads to it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -28,6 +28,7 @@ __all__ = [
     "check_positive_int",
     "check_width",
     "scaled",
+    "state_dict_mismatch",
 ]
 
 #: Channels of the 13 conv layers of VGG-16, per stage (5 stages).
@@ -229,3 +230,35 @@ def check_positive_int(value: Any, name: str, *, low: int = 1, high: int | None 
         upper = f" and <= {high}" if high is not None else ""
         raise ConfigError(f"{name} must be >= {low}{upper}; got {value}.")
     return value
+
+
+def state_dict_mismatch(
+    expected: Mapping[str, torch.Tensor],
+    loaded: Mapping[str, torch.Tensor],
+    *,
+    expected_name: str,
+    ignore_unexpected: tuple[str, ...] = (),
+) -> str:
+    """Why ``loaded`` tensors cannot replace ``expected`` ones; ``""`` when they fit.
+
+    Counts the missing keys, the unexpected keys (except those starting with one of
+    ``ignore_unexpected``) and the shape mismatches, each with up to three examples;
+    ``expected_name`` names the receiving side in the shape messages ("encoder", ...).
+    """
+    missing = [k for k in expected if k not in loaded]
+    unexpected = [
+        k for k in loaded if k not in expected and not k.startswith(ignore_unexpected)
+    ]
+    mismatched = [
+        f"{k} (file {tuple(loaded[k].shape)}, {expected_name} {tuple(expected[k].shape)})"
+        for k in expected
+        if k in loaded and tuple(loaded[k].shape) != tuple(expected[k].shape)
+    ]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+    if mismatched:
+        parts.append(f"{len(mismatched)} shape mismatches (e.g. {'; '.join(mismatched[:3])})")
+    return "; ".join(parts)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from grainseg_core.errors import ConfigError, ModelError, unknown_name_error
-from grainseg_core.nets._base import BoundaryNet, check_positive_int
+from grainseg_core.nets._base import BoundaryNet, check_positive_int, state_dict_mismatch
 
 __all__ = ["SmpBoundaryNet", "SMP_ARCHITECTURES", "load_encoder_weights"]
 
@@ -228,23 +228,12 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> dict[str, str]
         ):
             value = value.sum(dim=1, keepdim=True)
         adapted[key] = value
-    unexpected = [k for k in adapted if k not in target and not k.startswith(_HEAD_PREFIXES)]
-    missing = [k for k in target if k not in adapted]
-    mismatched = [
-        f"{k} (file {tuple(adapted[k].shape)}, encoder {tuple(target[k].shape)})"
-        for k in target
-        if k in adapted and tuple(adapted[k].shape) != tuple(target[k].shape)
-    ]
-    if missing or unexpected or mismatched:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
-        if mismatched:
-            parts.append(f"{len(mismatched)} shape mismatches (e.g. {'; '.join(mismatched[:3])})")
+    diff = state_dict_mismatch(
+        target, adapted, expected_name="encoder", ignore_unexpected=_HEAD_PREFIXES
+    )
+    if diff:
         raise ModelError(
-            f"encoder weights in {path} do not fit this encoder: {'; '.join(parts)}. "
+            f"encoder weights in {path} do not fit this encoder: {diff}. "
             "Check that the file was saved for the same encoder_name and encoder_depth."
         )
     filtered = {k: v for k, v in adapted.items() if k in target}

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from grainseg_core.errors import ConfigError, InputError, ModelError, unknown_name_error
+from grainseg_core.nets._base import state_dict_mismatch
 from grainseg_core.nets.registry import ARCHITECTURES, build_model, count_parameters
 
 __all__ = [
@@ -240,24 +241,6 @@ def read_model_card(path: str | Path) -> dict[str, Any]:
     return card
 
 
-def _diff_message(model_state: Mapping[str, torch.Tensor], loaded: Mapping[str, torch.Tensor]) -> str:
-    missing = [k for k in model_state if k not in loaded]
-    unexpected = [k for k in loaded if k not in model_state]
-    mismatched = [
-        f"{k} (file {tuple(loaded[k].shape)}, card's network {tuple(model_state[k].shape)})"
-        for k in model_state
-        if k in loaded and tuple(loaded[k].shape) != tuple(model_state[k].shape)
-    ]
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
-    if mismatched:
-        parts.append(f"{len(mismatched)} shape mismatches (e.g. {'; '.join(mismatched[:3])})")
-    return "; ".join(parts)
-
-
 def load_model_file(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a saved network from ``<name>.safetensors`` + ``<name>.json``.
 
@@ -335,7 +318,7 @@ def load_model_file(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     except ConfigError as exc:
         raise ModelError(f"model card {card_path.name} has invalid init_kwargs: {exc}") from exc
     model_state = model.state_dict()
-    diff = _diff_message(model_state, state)
+    diff = state_dict_mismatch(model_state, state, expected_name="card's network")
     if diff:
         stored_arch = meta.get("architecture")
         hint = (
@@ -411,7 +394,7 @@ def convert_checkpoint(
     # smp checkpoints saved from the bare smp model lack our wrapper's "net." prefix.
     if not any(k in target for k in state) and all(f"net.{k}" in target for k in state):
         state = {f"net.{k}": v for k, v in state.items()}
-    diff = _diff_message(target, state)
+    diff = state_dict_mismatch(target, state, expected_name="card's network")
     if diff:
         raise ModelError(f"{src} does not fit {architecture} with {dict(init_kwargs or {})}: {diff}.")
     model.load_state_dict(state, strict=True)
