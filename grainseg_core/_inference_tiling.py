@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from grainseg_core._validation import check_int
 from grainseg_core.errors import InputError
 from grainseg_core.types import ProgressCallback
 
@@ -78,26 +79,20 @@ class AxisLayout:
         return total.astype(np.float32)
 
 
-def _positive_int(value: Any, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < low:
-        raise InputError(f"{name} must be an integer >= {low}; got {value!r}.")
-    return int(value)
-
-
 def check_tiling_options(
     tile: Any, overlap: Any, batch: Any, divisor: Any
 ) -> tuple[int, int, int, int]:
     """Validate and return ``(tile, overlap, batch, divisor)``, tile rounded up to the divisor."""
-    div = _positive_int(divisor, "divisor")
-    t = _positive_int(tile, "tile")
+    div = check_int(divisor, "divisor", low=1)
+    t = check_int(tile, "tile", low=1)
     t = -(-t // div) * div
-    ov = _positive_int(overlap, "overlap", low=0)
+    ov = check_int(overlap, "overlap", low=0)
     if ov >= t:
         raise InputError(
             f"overlap ({ov} px) must be smaller than the tile ({t} px after rounding up to a "
             f"multiple of {div}); lower it (a quarter of the tile is plenty) or raise tile."
         )
-    b = _positive_int(batch, "batch")
+    b = check_int(batch, "batch", low=1)
     return t, ov, b, div
 
 

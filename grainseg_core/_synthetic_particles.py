@@ -20,6 +20,7 @@ import numpy as np
 from grainseg_core import _synthetic_render as _render
 from grainseg_core._synthetic_args import check_option, check_seed, check_shape
 from grainseg_core._synthetic_tessellation import pack_circles
+from grainseg_core._validation import check_int
 from grainseg_core.errors import GrainsegWarning, InputError
 from grainseg_core.io import ImageAnnotations, mask_to_polygons, polygons_to_mask, write_polygon_csv
 
@@ -197,12 +198,7 @@ def make_particles(
     """
     m, n = check_shape(shape)
     seed = check_seed(seed)
-    if (
-        isinstance(n_particles, bool)
-        or not isinstance(n_particles, (int, np.integer))
-        or n_particles < 0
-    ):
-        raise InputError(f"n_particles must be an integer >= 0; got {n_particles!r}.")
+    n_particles = check_int(n_particles, "n_particles", low=0)
     cfg = ParticleConfig() if config is None else config
     if not isinstance(cfg, ParticleConfig):
         raise InputError(f"config must be a ParticleConfig; got {type(cfg).__name__}.")

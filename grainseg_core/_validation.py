@@ -18,6 +18,7 @@ __all__ = [
     "check_probability_map",
     "check_same_shape",
     "check_pixel_size",
+    "check_int",
     "as_boundary_mask",
 ]
 
@@ -87,6 +88,24 @@ def check_pixel_size(pixel_size_um: Any, name: str = "pixel_size_um") -> float |
     if not math.isfinite(value) or value <= 0:
         raise InputError(f"{name} must be a positive, finite number of micrometres; got {value}.")
     return value
+
+
+def check_int(value: Any, name: str, *, low: int) -> int:
+    """Return ``value`` as an int >= ``low`` (numpy integers accepted, bools refused).
+
+    Raises
+    ------
+    InputError
+        ``"{name} must be an integer >= {low}; got {value!r}."``
+
+    Examples
+    --------
+    >>> check_int(np.int64(3), "bins", low=1)
+    3
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise InputError(f"{name} must be an integer >= {low}; got {value!r}.")
+    return int(value)
 
 
 def as_boundary_mask(value: Any, name: str = "boundary") -> np.ndarray:

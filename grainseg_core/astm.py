@@ -71,7 +71,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 from scipy import stats
 
-from grainseg_core._validation import as_boundary_mask, check_pixel_size
+from grainseg_core._validation import as_boundary_mask, check_int, check_pixel_size
 from grainseg_core.errors import InputError
 from grainseg_core.grains import label_grains
 
@@ -347,8 +347,7 @@ def split_fields(shape: tuple[int, int], grid: tuple[int, int] = (1, 1)) -> list
     except (TypeError, ValueError) as exc:
         raise InputError(f"shape and grid must be pairs of integers; got {shape!r} and {grid!r}.") from exc
     for name, v in (("grid rows", rows), ("grid cols", cols)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise InputError(f"fields: {name} must be an integer >= 1; got {v!r}.")
+        check_int(v, f"fields: {name}", low=1)
     if rows > m or cols > n or m // rows < 8 or n // cols < 8:
         raise InputError(
             f"fields grid {rows}x{cols} is too fine for an image of shape ({m}, {n}): each "
@@ -1022,8 +1021,7 @@ def area_grain_size(
     9803
     """
     pixel = _require_pixel_size(pixel_size_um)
-    if isinstance(min_area_px, bool) or not isinstance(min_area_px, (int, np.integer)) or min_area_px < 1:
-        raise InputError(f"min_area_px must be an integer >= 1; got {min_area_px!r}.")
+    min_area_px = check_int(min_area_px, "min_area_px", low=1)
     labels, n = _labels_for_area(boundary)
     measured = _fill_boundaries(labels) if fill_boundaries and n else labels
     area = np.bincount(measured.ravel(), minlength=n + 1).astype(float)

@@ -42,6 +42,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from grainseg_core._validation import check_int
 from grainseg_core.errors import InputError, unknown_name_error
 
 __all__ = [
@@ -436,9 +437,7 @@ def js_distance_pdfs(
             "compare sizes with sizes and aspect ratios with aspect ratios."
         )
     if grid is None:
-        if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 2:
-            raise InputError(f"n_points must be an integer >= 2; got {n_points!r}.")
-        x = _grid_for(fit_a, fit_b, int(n_points))
+        x = _grid_for(fit_a, fit_b, check_int(n_points, "n_points", low=2))
     else:
         x = _as_sample(grid, "grid", min_n=2)
     p = np.nan_to_num(fit_a.pdf(x), nan=0.0, posinf=0.0)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grainseg_core._validation import as_boundary_mask, check_pixel_size
+from grainseg_core._validation import as_boundary_mask, check_int, check_pixel_size
 from grainseg_core.errors import InputError, unknown_name_error
 from grainseg_core.metrics import boundary_width_distribution, boundary_widths
 from grainseg_core.overlays import (
@@ -61,12 +61,6 @@ def _check_drift(drift: Any, name: str = "drift") -> np.ndarray:
         bad = int((~np.isfinite(arr)).any(axis=0).sum())
         raise InputError(f"{name} has {bad} pixels with NaN or infinite values.")
     return arr
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 def drift_magnitude(drift: np.ndarray) -> np.ndarray:
@@ -122,7 +116,7 @@ def drift_vectors(
     [[16.0, 16.0, 2.0], [16.0, 48.0, 2.0], [48.0, 16.0, 2.0], [48.0, 48.0, 2.0]]
     """
     d = _check_drift(drift)
-    step = _check_int(step, "step", 1)
+    step = check_int(step, "step", low=1)
     size = check_pixel_size(pixel_size_um)
     rows, cols = d.shape[1:]
 
@@ -176,7 +170,7 @@ def drift_summary(
     """
     d = _check_drift(drift)
     size = check_pixel_size(pixel_size_um)
-    margin = _check_int(margin_px, "margin_px", 0)
+    margin = check_int(margin_px, "margin_px", low=0)
     rows, cols = d.shape[1:]
     if 2 * margin >= min(rows, cols):
         raise InputError(

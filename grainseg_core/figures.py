@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from grainseg_core._validation import check_int
 from grainseg_core.distributions import (
     SIZE_FAMILIES,
     DistributionFit,
@@ -94,12 +95,6 @@ def _unit_label(unit: str) -> str:
     return {"um": "µm", "µm": "µm", "px": "px"}.get(unit, unit)
 
 
-def _check_bins(bins: Any) -> int:
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise InputError(f"bins must be an integer >= 1; got {bins!r}.")
-    return int(bins)
-
-
 def _fit_line_x(values: np.ndarray, fit: DistributionFit, unit_interval: bool) -> np.ndarray:
     if unit_interval:
         return np.linspace(0.0, 1.0, 402)[1:-1]
@@ -152,7 +147,7 @@ def histogram_with_fits_figure(
     ['histogram']
     """
     x = _values(values, "values")
-    nb = _check_bins(bins)
+    nb = check_int(bins, "bins", low=1)
     if x.size == 0:
         return empty_figure(f"No {name} to plot.", title=title)
     xbins = dict(start=0.0, end=1.0, size=1.0 / nb) if unit_interval else None
@@ -331,7 +326,7 @@ def histograms_figure(
     """
     if not isinstance(samples, Mapping):
         raise InputError(f"samples must be a mapping name -> values; got {type(samples).__name__}.")
-    nb = _check_bins(bins)
+    nb = check_int(bins, "bins", low=1)
     data = {k: _values(v, f"samples[{k!r}]") for k, v in samples.items()}
     data = {k: v for k, v in data.items() if v.size}
     if not data:
@@ -403,7 +398,7 @@ def cdf_comparison_figure(
     0.25
     """
     xa, xb = _values(a, "a"), _values(b, "b")
-    nb = _check_bins(bins)
+    nb = check_int(bins, "bins", low=1)
     if xa.size == 0 or xb.size == 0:
         missing = names[0] if xa.size == 0 else names[1]
         return empty_figure(f"No values for {missing}: nothing to compare.", title=title)

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from skimage.measure import label as _sk_label
 
-from grainseg_core._validation import as_2d_array, as_boundary_mask, check_pixel_size
+from grainseg_core._validation import as_2d_array, as_boundary_mask, check_int, check_pixel_size
 from grainseg_core.errors import InputError
 
 __all__ = ["GRAIN_TABLE_COLUMNS", "label_grains", "grain_table"]
@@ -230,12 +230,7 @@ def grain_table(
     {'label': [1, 2], 'area_px': [16, 16], 'aspect_ratio': [1.0, 1.0], 'area_um2': [4.0, 4.0]}
     """
     pixel = check_pixel_size(pixel_size_um)
-    if (
-        isinstance(min_size_px, bool)
-        or not isinstance(min_size_px, (int, np.integer))
-        or min_size_px < 0
-    ):
-        raise InputError(f"min_size_px must be an integer >= 0; got {min_size_px!r}.")
+    min_size_px = check_int(min_size_px, "min_size_px", low=0)
     labels = _as_labels(boundary_or_labels)
     if labels.size == 0 or not labels.any():
         return _empty_table()

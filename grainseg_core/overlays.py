@@ -31,7 +31,12 @@ import pandas as pd
 from plotly.colors import get_colorscale, hex_to_rgb, unlabel_rgb
 from scipy import ndimage as ndi
 
-from grainseg_core._validation import as_2d_array, as_boundary_mask, check_probability_map
+from grainseg_core._validation import (
+    as_2d_array,
+    as_boundary_mask,
+    check_int,
+    check_probability_map,
+)
 from grainseg_core.errors import InputError
 
 __all__ = [
@@ -93,12 +98,6 @@ def _check_alpha(alpha: Any, name: str = "alpha") -> float:
     if not 0.0 <= value <= 1.0:
         raise InputError(f"{name} must be a number in [0, 1]; got {value}.")
     return value
-
-
-def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 def _check_tolerance(tolerance_px: Any) -> float:
@@ -340,7 +339,7 @@ def boundary_overlay(
     """
     mask = as_boundary_mask(boundary, "boundary")
     col = _check_color(color)
-    t = _check_positive_int(thickness, "thickness")
+    t = check_int(thickness, "thickness", low=1)
     a = _check_alpha(alpha)
     base = _base(image, mask.shape)
     return _paint_classes(base, _thicken(mask, t).view(np.uint8), _lut([col]), a)
@@ -638,7 +637,7 @@ def gap_closure_sites(
     [{'row': 0.0, 'col': 1.5, 'size_px': 2}]
     """
     _, hit_a, hit_b = _hits(pred_a, pred_b, true, tolerance_px)
-    min_size = _check_positive_int(min_size_px, "min_size_px")
+    min_size = check_int(min_size_px, "min_size_px", low=1)
     site = hit_a & ~hit_b
     comp, n = ndi.label(site, structure=np.ones((3, 3), bool))
     if n == 0:
@@ -739,7 +738,7 @@ def checkerboard_overlay(a: Any, b: Any, *, tile: int = 64) -> np.ndarray:
     [[0, 255], [255, 0]]
     """
     ra, rb = _pair(a, b)
-    t = _check_positive_int(tile, "tile")
+    t = check_int(tile, "tile", low=1)
     rows = (np.arange(ra.shape[0]) // t)[:, None]
     cols = (np.arange(ra.shape[1]) // t)[None, :]
     use_b = ((rows + cols) % 2).astype(bool)
