@@ -84,6 +84,7 @@ class SourceInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SourceInfo:
+        """Read the manifest's JSON form (shape back to a tuple, bounds to lists of floats)."""
         d = dict(data)
         d["shape"] = tuple(int(v) for v in d["shape"])
         bounds = d.get("normalization_bounds")
@@ -139,6 +140,7 @@ class PatchRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PatchRecord:
+        """Read the manifest's JSON form (``splits`` back to a tuple)."""
         d = dict(data)
         d["splits"] = tuple(d["splits"])
         return cls(**d)
@@ -200,7 +202,7 @@ class Manifest:
         if split not in ("train", "val", "test"):
             raise InputError(f"split must be 'train', 'val' or 'test'; got {split!r}.")
         index = self._fold_index(fold)
-        return tuple(p for p in self.patches if p.splits[index] == split)
+        return tuple(p for p in self.patches if p.split_in(index) == split)
 
     def _fold_index(self, fold: int | None) -> int:
         if fold is None:

@@ -232,9 +232,11 @@ class RunSegment:
     # ------------------------------------------------------------------ bookkeeping
     @property
     def elapsed(self) -> float:
+        """Seconds of training in this run, earlier segments included."""
         return self.elapsed_before + (time.perf_counter() - self.t0)
 
     def stopping(self) -> bool:
+        """True once a stop was asked for (SIGTERM/SIGINT or the caller's ``should_stop``)."""
         if self.signals is not None and self.signals.requested:
             return True
         return bool(self.user_stop is not None and self.user_stop())
@@ -248,6 +250,7 @@ class RunSegment:
         return remaining * per_step + max(0, self.cfg.epochs - self.epoch) * self.val_time
 
     def write_status(self, state: str, *, reason: str = "", force: bool = True) -> None:
+        """Write ``status.json``; without ``force``, at most every ``_STATUS_INTERVAL_S`` s."""
         now = time.monotonic()
         if not force and now - self.last_status < _STATUS_INTERVAL_S:
             return
@@ -312,6 +315,7 @@ class RunSegment:
         }
 
     def save_last(self) -> None:
+        """Save ``checkpoints/last``: weights, optimiser and the position to resume from."""
         trainer_state = {
             "epoch": self.epoch,
             "batch": self.batch,
@@ -337,6 +341,7 @@ class RunSegment:
         self.last_save = time.monotonic()
 
     def log_step(self, result: StepResult, lr: float, interval: float, samples: int) -> None:
+        """Append a ``step`` record to ``metrics.jsonl`` and pass it to the callbacks."""
         record = {
             "kind": "step",
             "epoch": self.epoch + 1,
@@ -356,6 +361,7 @@ class RunSegment:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> RunSummary:
+        """Train until the last epoch, a stop request or early stopping; the run's summary."""
         self.segments += 1
         self.status["started"] = self.status.get("started") or now_iso()
         self.status["resumed"] = now_iso() if self.segments > 1 else None
@@ -511,6 +517,7 @@ class RunSegment:
         return stop
 
     def summary(self, state: str, reason: str) -> RunSummary:
+        """The :class:`RunSummary` of the run as it stands, ending in ``state``."""
         best = self.ckpt_dir / "best.safetensors"
         last = self.ckpt_dir / "last.safetensors"
         return RunSummary(
