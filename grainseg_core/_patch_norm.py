@@ -30,7 +30,12 @@ from grainseg_core.errors import ConfigError, unknown_name_error
 
 # normalize_image finds its levels with normalization_levels; the bounds recorded for
 # training patches must be the very same numbers, bit for bit, so they come from there too.
-from grainseg_core.io.images import NORMALIZE_METHODS, normalization_levels, normalize_image
+from grainseg_core.io import (
+    NORMALIZE_METHODS,
+    normalization_levels,
+    normalize_image,
+    normalize_to_levels,
+)
 
 __all__ = [
     "DEFAULT_PERCENTILES",
@@ -99,14 +104,7 @@ def normalize_with_bounds(
     array([[0.  , 0.25],
            [0.5 , 1.  ]], dtype=float32)
     """
-    lo, hi = float(bounds[0]), float(bounds[1])
-    arr = image.astype(np.uint8) if image.dtype == bool else image
-    if hi <= lo:
-        return np.zeros(arr.shape, dtype=np.float32)
-    # Same operations, same order and same float32 rounding as normalize_image.
-    scale = np.float32(1.0 / (hi - lo))
-    out = (arr.astype(np.float32) - np.float32(lo)) * scale
-    return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
+    return normalize_to_levels(image, bounds)
 
 
 @dataclass(frozen=True)

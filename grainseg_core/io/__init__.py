@@ -1,10 +1,10 @@
 """Image and annotation input/output.
 
 Images: :func:`read_image` (PNG, JPEG, BMP, TIFF as gray, native bit depth, pixel size
-from SEM metadata), :func:`normalize_image` (the one normalisation step) and
-:func:`normalization_levels` (its (low, high) levels), writers for masks, labels and
-images. Annotations: Aachen-Heerlen polygon CSV, COCO JSON, polygons
-to masks and back. EBSD maps live in :mod:`grainseg_core.io.ebsd` (imported on its own).
+from SEM metadata), :func:`normalize_image` (the one normalisation step) with
+:func:`normalization_levels` / :func:`normalize_to_levels` (its levels; scaling with given
+levels), writers for masks, labels and images. Annotations: Aachen-Heerlen polygon CSV,
+COCO JSON, polygons to masks and back. EBSD maps live in :mod:`grainseg_core.io.ebsd` (imported on its own).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from grainseg_core.io.images import (
     ImageMeta,
     normalization_levels,
     normalize_image,
+    normalize_to_levels,
     read_image,
     write_image,
     write_labels,
@@ -47,6 +48,7 @@ __all__ = [
     "read_image",
     "normalize_image",
     "normalization_levels",
+    "normalize_to_levels",
     "write_mask",
     "write_labels",
     "write_image",

@@ -7,7 +7,8 @@
   exactly; palette images are looked up first.
 * :func:`normalize_image` is THE normalisation step of grainseg (float32 in [0, 1]); models
   and their cards name the method they were trained with. :func:`normalization_levels`
-  gives the (low, high) levels it maps to 0 and 1.
+  gives the (low, high) levels it maps to 0 and 1; :func:`normalize_to_levels` scales with
+  given levels (a crop with its whole image's levels).
 * The pixel limit (:func:`grainseg_core.config.max_pixels`, 150 MP by default) is checked
   from the file header before any pixel is decoded.
 """
@@ -37,6 +38,7 @@ __all__ = [
     "read_image",
     "normalize_image",
     "normalization_levels",
+    "normalize_to_levels",
     "write_mask",
     "write_labels",
     "write_image",
@@ -314,6 +316,54 @@ def normalization_levels(
     return float(lo), float(hi)
 
 
+def _scale(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``(arr - lo) / (hi - lo)`` clipped to [0, 1] in float32 (zeros when ``hi <= lo``)."""
+    if hi <= lo:
+        return np.zeros(arr.shape, dtype=np.float32)
+    scale = np.float32(1.0 / (hi - lo))
+    out = (arr.astype(np.float32) - np.float32(lo)) * scale
+    return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
+
+
+def normalize_to_levels(image: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
+    """Scale an image to float32 [0, 1] with given (low, high) levels, as normalize_image does.
+
+    :func:`normalize_image` with ``method="percentile"`` or ``"minmax"`` is
+    ``normalize_to_levels(image, normalization_levels(image, ...))``. Given the levels of a
+    whole image, a crop of it comes out equal, element for element, to the same crop of the
+    whole normalised image (training patches are scaled this way).
+
+    Parameters
+    ----------
+    image : ndarray, shape (M, N)
+        Gray image in any real dtype; bool counts as 0 / 1.
+    levels : (float, float)
+        The values mapped to 0 and 1 (:func:`normalization_levels`).
+
+    Returns
+    -------
+    ndarray, shape (M, N), float32
+        Values in [0, 1], clipped; zeros when ``high <= low``; NaN gives 0.
+
+    Raises
+    ------
+    InputError
+        Not a 2-D real image, or ``levels`` not two numbers.
+
+    Examples
+    --------
+    >>> normalize_to_levels(np.array([[0, 50], [100, 200]], np.uint8), (0.0, 200.0))
+    array([[0.  , 0.25],
+           [0.5 , 1.  ]], dtype=float32)
+    """
+    arr = _real_image(image)
+    try:
+        lo, hi = (float(v) for v in levels)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"levels must be two numbers (low, high); got {levels!r}.") from exc
+    return _scale(arr, lo, hi)
+
+
 def normalize_image(
     image: np.ndarray,
     *,
@@ -342,6 +392,7 @@ def normalize_image(
     See Also
     --------
     normalization_levels : the (low, high) levels used here.
+    normalize_to_levels : the same scaling with given levels.
 
     Examples
     --------
@@ -357,11 +408,7 @@ def normalize_image(
         else:
             out = arr.astype(np.float32)
         return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
-    if hi <= lo:
-        return np.zeros(arr.shape, dtype=np.float32)
-    scale = np.float32(1.0 / (hi - lo))
-    out = (arr.astype(np.float32) - np.float32(lo)) * scale
-    return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
+    return _scale(arr, lo, hi)
 
 
 def _destination(destination: Any, what: str, suffixes: tuple[str, ...]) -> Any:

@@ -27,6 +27,7 @@ from grainseg_core.io import (
     ImageMeta,
     normalization_levels,
     normalize_image,
+    normalize_to_levels,
     read_image,
     write_image,
     write_labels,
@@ -633,3 +634,22 @@ def test_io_package_exports_what_its_modules_export() -> None:
 
     assert grainseg_core.io.__all__ == [*images.__all__, *annotations.__all__]
     assert all(hasattr(grainseg_core.io, name) for name in grainseg_core.io.__all__)
+
+
+def test_normalize_to_levels_scales_a_crop_as_its_whole_image() -> None:
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 4000, size=(60, 80)).astype(np.uint16)
+    for method in ("percentile", "minmax"):
+        whole = normalize_image(image, method=method)
+        levels = normalization_levels(image, method=method)
+        assert np.array_equal(normalize_to_levels(image, levels), whole)
+        assert np.array_equal(normalize_to_levels(image[10:30, 5:45], levels), whole[10:30, 5:45])
+    np.testing.assert_array_equal(
+        normalize_to_levels(np.array([[0, 50], [100, 300]], np.uint16), (0, 200)),
+        np.array([[0, 0.25], [0.5, 1.0]], np.float32),
+    )
+    assert not normalize_to_levels(np.ones((3, 3)), (5.0, 5.0)).any()  # high <= low: zeros
+    with pytest.raises(InputError, match=r"levels must be two numbers \(low, high\); got 3"):
+        normalize_to_levels(np.ones((3, 3)), 3)
+    with pytest.raises(InputError, match=r"image must be a 2-D array"):
+        normalize_to_levels(np.ones(3), (0, 1))
