@@ -100,8 +100,7 @@ def _check_radius(value: Any, name: str) -> None:
 
 
 def _check_nonneg(value: Any, name: str, *, positive: bool = False) -> None:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value) and (value > 0 if positive else value >= 0)
+    ok = _is_number(value) and math.isfinite(value) and (value > 0 if positive else value >= 0)
     if not ok:
         bound = "> 0" if positive else ">= 0 (0 = off)"
         raise InputError(f"{name} must be a finite number {bound}; got {value!r}.")
