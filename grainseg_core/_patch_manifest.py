@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from grainseg_core._atomic import write_text_atomic
 from grainseg_core._patch_config import PatchConfig, as_json_data, check_target
 from grainseg_core.errors import ConfigError, DatasetError, InputError
 
@@ -284,18 +284,7 @@ def write_manifest(manifest: Manifest, path: str | os.PathLike) -> Path:
     target = Path(path)
     if target.is_dir():
         target = target / MANIFEST_NAME
-    text = json.dumps(manifest.to_dict(), indent=1)
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(target, json.dumps(manifest.to_dict(), indent=1), fsync=True)
 
 
 def read_manifest(path: str | os.PathLike) -> Manifest:

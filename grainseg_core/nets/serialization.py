@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from grainseg_core._atomic import write_atomic, write_text_atomic
 from grainseg_core.errors import ConfigError, InputError, ModelError, unknown_name_error
 from grainseg_core.nets._base import state_dict_mismatch
 from grainseg_core.nets.registry import ARCHITECTURES, build_model, count_parameters
@@ -166,15 +166,11 @@ def save_model(
         k: (v.detach().to("cpu", target) if v.is_floating_point() else v.detach().to("cpu")).contiguous()
         for k, v in model.state_dict().items()
     }
-    tmp = weights_path.with_name(weights_path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt", "architecture": arch})
-    os.replace(tmp, weights_path)
+    metadata = {"format": "pt", "architecture": arch}
+    write_atomic(weights_path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
     ours["weights_file"] = weights_path.name
     ours["weights_sha256"] = _sha256(weights_path)
-    out = {**ours, **full}
-    tmp_card = card_path.with_name(card_path.name + ".tmp")
-    tmp_card.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp_card, card_path)
+    write_text_atomic(card_path, json.dumps({**ours, **full}, indent=2) + "\n")
     return weights_path, card_path
 
 

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from grainseg_core._atomic import write_atomic, write_text_atomic
 from grainseg_core.errors import InputError, TrainingError
 from grainseg_core.training.config import TrainConfig
 from grainseg_core.training.cv import CV_FILE
@@ -511,11 +512,7 @@ def publish_run(
         "config": read_json(folder / CONFIG_FILE),
         "note": "config.json is the 'config' object above; the dataset path must exist.",
     }
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(best, tmp)
-    os.replace(tmp, dest)
-    tmp_card = dest_card.with_name(f".{dest_card.name}.tmp")
-    tmp_card.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp_card, dest_card)
+    write_atomic(dest, lambda tmp: shutil.copyfile(best, tmp))
+    write_text_atomic(dest_card, json.dumps(card, indent=2) + "\n")
     load_model_file(dest)  # the published pair must load (sha256 and shapes checked)
     return dest

@@ -22,13 +22,13 @@ import os
 import re
 import secrets
 import socket
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from grainseg_core._atomic import write_text_atomic
 from grainseg_core.errors import InputError, TrainingError
 
 __all__ = [
@@ -127,17 +127,7 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
 
     A reader polling the file sees the old or the new content, never a partial one.
     """
-    target = Path(path)
-    text = json.dumps(data, indent=1, allow_nan=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(path, json.dumps(data, indent=1, allow_nan=True))
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any] | None:
@@ -282,9 +272,7 @@ class MetricsLog:
                 dropped += 1
             else:
                 keep.append(json.dumps(record, allow_nan=True, separators=(",", ":")) + "\n")
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(keep), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, "".join(keep))
         return dropped
 
     def close(self) -> None:
