@@ -13,7 +13,6 @@ from pathlib import Path
 
 import streamlit as st
 
-from grainseg_core.overlays import to_display_rgb
 from grainseg_core.postprocess import PostprocessConfig
 from grainseg_core.reports import (
     labels_tiff,
@@ -25,6 +24,7 @@ from grainseg_core.reports import (
 )
 from grainseg_core.samples import list_samples
 from ui import state
+from ui.cache import display_gray_cached
 from ui.downloads import Download, download_buttons
 from ui.errors import logged_message, user_errors
 from ui.navigation import ensure_navigation
@@ -37,14 +37,7 @@ from ui.segment_pipeline import (
     load_uploaded_image,
     segment_current,
 )
-from ui.segment_views import (
-    DISPLAY_SIDE,
-    VIEWS,
-    display_shape,
-    downscale_image,
-    render_view,
-    screen_png,
-)
+from ui.segment_views import DISPLAY_SIDE, VIEWS, render_view, screen_png, view_png
 
 _UPLOAD_ERROR = "seg_upload_error"
 _CANVAS_JSON = "seg_canvas_json"  # image key -> Fabric.js drawing
@@ -148,7 +141,7 @@ def _seed_controls(defaults: PostDefaults) -> None:
     (Streamlit forgets the values of widgets that were not drawn).
     """
     fresh = st.session_state.get(_SEEDED_FROM) != defaults.key
-    _set_controls(state.postprocess_config(), only_missing=not fresh)
+    _set_controls(state.postprocess_config(defaults), only_missing=not fresh)
     st.session_state[_SEEDED_FROM] = defaults.key
 
 
@@ -221,7 +214,7 @@ def _postprocess_controls() -> tuple[PostprocessConfig | None, str]:
     with user_errors("reading the post-processing settings"):
         # Settings without a control here (e.g. a card's min_fragment_px) are kept.
         post = replace(
-            state.postprocess_config(),
+            state.postprocess_config(defaults),
             threshold=float(threshold),
             closing_radius=int(closing),
             gap_close_px=float(gap),
@@ -277,7 +270,7 @@ def _view_section(image: state.CurrentImage, view) -> None:
         help="The uncertainty view needs an ensemble: choose several models in the sidebar.",
     )
     with user_errors("drawing the view"):
-        rgb = render_view(
+        png, (rows, cols) = view_png(
             choice or options[0],
             image.image,
             boundary=result.boundary,
@@ -285,11 +278,12 @@ def _view_section(image: state.CurrentImage, view) -> None:
             probability=result.probability,
             uncertainty=result.uncertainty,
             max_side=DISPLAY_SIDE,
+            gray=display_gray_cached(image.image, image_key=image.key, max_side=DISPLAY_SIDE),
         )
         st.image(
-            screen_png(rgb),
+            png,
             width="stretch",
-            caption=f"{choice} ({rgb.shape[1]} x {rgb.shape[0]} px shown; downloads are full size)",
+            caption=f"{choice} ({cols} x {rows} px shown; downloads are full size)",
             # Without it Streamlit takes bytes of an image without alpha for a photo and
             # re-encodes them as JPEG (lossy lines, and ~30 ms of every slider move).
             output_format="PNG",
@@ -442,9 +436,7 @@ with main:
                 f"Earlier results are kept: the last segmentation ({last.image_name}, "
                 f"{last.result.n_grains} grains) is still on the Grain statistics page."
             )
-        shown = downscale_image(
-            to_display_rgb(image.image), display_shape(image.shape, DISPLAY_SIDE)
-        )
+        shown = display_gray_cached(image.image, image_key=image.key, max_side=DISPLAY_SIDE)
         st.image(screen_png(shown), width="stretch", caption=image.name, output_format="PNG")
     else:
         st.markdown(_image_caption(image, view))

@@ -9,7 +9,12 @@
   models (path + modification time) and the test-time augmentation. Post-processing sliders
   recompute from it without running the network again.
 - :func:`postprocess_cached` keeps the post-processed boundary and labels per
-  (probability map, settings), so moving a slider back is instant.
+  (probability map, settings), so moving a slider back is instant. They are a resource,
+  not data: ``st.cache_data`` pickled 16 MB of masks on every slider move (~20 ms at
+  2048x1536) and unpickled them on every hit; shared instead, their arrays are made
+  read-only, so no caller can change what another session sees.
+- :func:`display_gray_cached` keeps the down-scaled, contrast-stretched micrograph of the
+  boundary view per image (the same on every slider move).
 - :func:`grain_size_cached` keeps ASTM grain-size results per (boundary, method, options).
 - :func:`model_card_cached` keeps a model's JSON card per file version (read on every
   rerun for the recommended post-processing).
@@ -27,6 +32,7 @@ import streamlit as st
 
 from grainseg_core.errors import ModelError
 from grainseg_core.postprocess import PostprocessConfig, run_postprocess
+from ui.segment_views import display_gray
 
 __all__ = [
     "ModelKey",
@@ -35,6 +41,7 @@ __all__ = [
     "model_card_cached",
     "probability_cached",
     "postprocess_cached",
+    "display_gray_cached",
     "grain_size_cached",
     "clear_caches",
 ]
@@ -170,12 +177,14 @@ def probability_cached(
     return _probability(image_key, image, keys, str(tta))
 
 
-@st.cache_data(max_entries=12, show_spinner=False)
+@st.cache_resource(max_entries=12, show_spinner=False)
 def _postprocess(
     prob_key: str, _prob: np.ndarray, config: tuple, pixel_size_um: float | None
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
     post = PostprocessConfig(**dict(config))
     res = run_postprocess(_prob, post, pixel_size_um=pixel_size_um)
+    for shared in (res.boundary, res.labels):
+        shared.flags.writeable = False
     return res.boundary, res.labels, res.n_bridges, res.n_merged
 
 
@@ -198,8 +207,10 @@ def postprocess_cached(
 
     Returns
     -------
-    boundary : bool (M, N)
-    labels : int32 (M, N)
+    boundary : bool (M, N), read-only
+    labels : int32 (M, N), read-only
+        Shared with every session that asks for the same map and settings: copy before
+        changing them.
     n_bridges, n_merged : int
     """
     items = tuple((name, getattr(config, name)) for name in config.__dataclass_fields__)
@@ -207,6 +218,28 @@ def postprocess_cached(
     # otherwise lets a changed pixel size reuse the masks.
     uses_um = config.min_grain_size_unit == "um" and config.min_grain_size > 0
     return _postprocess(prob_key, prob, items, pixel_size_um if uses_um else None)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _display_gray(image_key: str, _image: np.ndarray, max_side: int) -> np.ndarray:
+    return display_gray(_image, max_side)
+
+
+def display_gray_cached(image: np.ndarray, *, image_key: str, max_side: int) -> np.ndarray:
+    """:func:`ui.segment_views.display_gray` of ``image``, once per image and size.
+
+    Parameters
+    ----------
+    image : (M, N) micrograph
+    image_key : str
+        Content hash of ``image`` (:func:`ui.state.image_key`).
+    max_side : int
+
+    Returns
+    -------
+    uint8 (m, n)
+    """
+    return _display_gray(image_key, image, int(max_side))
 
 
 @st.cache_data(max_entries=24, show_spinner=False)
@@ -290,4 +323,5 @@ def clear_caches() -> None:
     _model_card.clear()
     _probability.clear()
     _postprocess.clear()
+    _display_gray.clear()
     _grain_size.clear()

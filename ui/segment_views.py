@@ -5,21 +5,37 @@ down (``INTER_AREA``), a boundary mask is max-pooled (any boundary pixel in a bl
 the block a boundary, so 1-px lines stay visible), labels are sampled (nearest). The
 colouring itself is :mod:`grainseg_core.overlays`. Downloads use full-resolution arrays;
 only the screen gets these.
+
+The boundary view is the one a slider move redraws most: :func:`view_png` sends it as an
+indexed PNG (255 gray levels of the display image + the boundary colour), a third of the
+bytes of RGB to compress, drawn from a display image the caller may keep between reruns
+(:func:`display_gray`).
 """
 
 from __future__ import annotations
 
+import io
 import math
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from grainseg_core.overlays import boundary_overlay, label_overlay, probability_overlay
+from grainseg_core.overlays import (
+    boundary_overlay,
+    label_overlay,
+    probability_overlay,
+    to_display_rgb,
+)
 
 __all__ = [
     "VIEWS",
     "DISPLAY_SIDE",
+    "BOUNDARY_RGB",
     "screen_png",
+    "display_gray",
+    "boundary_view_png",
+    "view_png",
     "display_shape",
     "downscale_image",
     "downscale_mask",
@@ -30,6 +46,9 @@ __all__ = [
 #: Longest side of a view on screen (px). The page's image column is ~900 px wide on a
 #: laptop; 1024 keeps lines sharp there and halves the PNG work of 1400.
 DISPLAY_SIDE = 1024
+
+#: Colour of boundaries drawn on the image.
+BOUNDARY_RGB = (255, 40, 40)
 
 #: Views of the Segment page, in menu order (the last needs an ensemble).
 VIEWS: tuple[str, ...] = (
@@ -118,10 +137,10 @@ def render_view(
     shape = display_shape(image.shape[:2], max_side)
     small = downscale_image(image, shape)
     if view == VIEWS[0]:
-        return boundary_overlay(small, downscale_mask(boundary, shape), color=(255, 40, 40))
+        return boundary_overlay(small, downscale_mask(boundary, shape), color=BOUNDARY_RGB)
     if view == VIEWS[1]:
-        lab = downscale_labels(labels, shape)
-        lab[downscale_mask(boundary, shape)] = 0
+        # A new array: at display size downscale_labels hands back the caller's labels.
+        lab = np.where(downscale_mask(boundary, shape), 0, downscale_labels(labels, shape))
         return label_overlay(lab, image=small, alpha=0.55)
     if view == VIEWS[2]:
         return probability_overlay(downscale_image(probability, shape), image=small)
@@ -134,16 +153,112 @@ def render_view(
 
 
 def screen_png(rgb: np.ndarray) -> bytes:
-    """PNG bytes of an RGB view for ``st.image``, encoded for speed (zlib level 1).
+    """PNG bytes of an RGB (or gray) view for ``st.image``, encoded for speed (zlib level 1).
 
     Streamlit would encode a numpy array with Pillow at level 6, about 5x slower for a
-    noisy micrograph; bytes no wider than the page are passed through unchanged.
+    noisy micrograph; PNG bytes no wider than the page are passed through unchanged when
+    ``st.image`` is told ``output_format="PNG"``.
     """
-    ok, buf = cv2.imencode(
-        ".png",
-        cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR),
-        [cv2.IMWRITE_PNG_COMPRESSION, 1],
-    )
+    arr = np.ascontiguousarray(rgb)
+    bgr = arr if arr.ndim == 2 else cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:  # cv2 reports failure by a flag; a plain error reaches ui.errors.user_errors
         raise RuntimeError("the view could not be encoded as PNG")
     return buf.tobytes()
+
+
+def display_gray(image: np.ndarray, max_side: int = DISPLAY_SIDE) -> np.ndarray:
+    """The micrograph as the boundary view shows it: down-scaled, contrast-stretched, gray.
+
+    Parameters
+    ----------
+    image : (M, N) micrograph, any dtype
+    max_side : int
+
+    Returns
+    -------
+    uint8 (m, n)
+        :func:`grainseg_core.overlays.to_display_rgb` of the down-scaled image (one
+        channel: a gray image gives three equal ones).
+    """
+    small = downscale_image(image, display_shape(image.shape[:2], max_side))
+    return np.ascontiguousarray(to_display_rgb(small)[..., 0])
+
+
+def boundary_view_png(
+    gray: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = BOUNDARY_RGB
+) -> bytes:
+    """PNG of ``mask`` drawn in ``color`` over ``gray``, as an 8-bit indexed image.
+
+    The picture of ``boundary_overlay(gray, mask, color=color)`` but for white (255),
+    shown as 254 (the palette's last entry is the boundary colour), in a third of the
+    bytes of an RGB PNG: zlib has a third of the work on every slider move.
+
+    Parameters
+    ----------
+    gray : uint8 (m, n)
+        :func:`display_gray`.
+    mask : bool (m, n)
+        Boundary at display size (:func:`downscale_mask`).
+    color : (R, G, B)
+
+    Examples
+    --------
+    >>> png = boundary_view_png(np.full((2, 3), 255, np.uint8), np.eye(2, 3, dtype=bool))
+    >>> np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))[0, :2].tolist()
+    [[255, 40, 40], [254, 254, 254]]
+    """
+    if gray.shape != mask.shape or gray.dtype != np.uint8:
+        raise ValueError(f"gray {gray.dtype} {gray.shape} and mask {mask.shape} do not match")
+    index = np.minimum(gray, 254)
+    index[mask] = 255
+    palette = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+    palette[255] = color
+    picture = Image.frombytes("P", (index.shape[1], index.shape[0]), index.tobytes())
+    picture.putpalette(palette.tobytes())
+    buf = io.BytesIO()
+    picture.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def view_png(
+    view: str,
+    image: np.ndarray,
+    *,
+    boundary: np.ndarray,
+    labels: np.ndarray,
+    probability: np.ndarray,
+    uncertainty: np.ndarray | None = None,
+    max_side: int = DISPLAY_SIDE,
+    gray: np.ndarray | None = None,
+) -> tuple[bytes, tuple[int, int]]:
+    """One of :data:`VIEWS` as PNG bytes for the screen, and its (rows, cols).
+
+    Parameters
+    ----------
+    view, image, boundary, labels, probability, uncertainty, max_side
+        As for :func:`render_view`.
+    gray : uint8 (m, n), optional
+        :func:`display_gray` of ``image`` kept from an earlier rerun (the boundary view
+        then skips the down-scaling and contrast stretch).
+
+    Returns
+    -------
+    png : bytes
+    shape : (rows, cols)
+    """
+    shape = display_shape(image.shape[:2], max_side)
+    if view == VIEWS[0]:
+        if gray is None or gray.shape != shape:
+            gray = display_gray(image, max_side)
+        return boundary_view_png(gray, downscale_mask(boundary, shape)), shape
+    rgb = render_view(
+        view,
+        image,
+        boundary=boundary,
+        labels=labels,
+        probability=probability,
+        uncertainty=uncertainty,
+        max_side=max_side,
+    )
+    return screen_png(rgb), shape

@@ -301,14 +301,19 @@ def postprocess_defaults(model_paths: list[Path] | None = None) -> PostDefaults:
     return _postprocess_defaults(paths)
 
 
-def postprocess_config() -> PostprocessConfig:
+def postprocess_config(defaults: PostDefaults | None = None) -> PostprocessConfig:
     """The post-processing settings for the chosen models.
 
     The user's settings from the Segment page while the model choice they were made for
     stands; otherwise (first visit, another model chosen) the chosen model's card
     recommendation, else the defaults.
+
+    Parameters
+    ----------
+    defaults : PostDefaults, optional
+        :func:`postprocess_defaults` of the chosen models, when the caller has it already.
     """
-    defaults = postprocess_defaults()
+    defaults = postprocess_defaults() if defaults is None else defaults
     stored = _get(KEYS.postprocess)
     if isinstance(stored, _StoredPost) and stored.defaults_key == defaults.key:
         return stored.config
