@@ -27,7 +27,8 @@ _LAZY: dict[str, str] = {
     # images and annotations
     **dict.fromkeys(
         [
-            "ImageMeta", "read_image", "normalize_image", "write_mask", "write_labels",
+            "ImageMeta", "read_image", "normalize_image", "normalization_levels", "normalize_to_levels",
+            "write_mask", "write_labels",
             "write_image", "Polygon", "ImageAnnotations", "AnnotationSet", "RowProblem",
             "read_polygon_csv", "write_polygon_csv", "read_coco_polygons", "polygons_to_mask",
             "annotation_masks", "mask_to_polygons",
