@@ -1,0 +1,90 @@
+"""The speed/accuracy frontier of the default-model candidates and the zoo's figures.
+
+Usage::
+
+    # first, for each candidate: python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/experiments/<c>.json --only 0
+    .venv/bin/python bench/bench_zoo.py                 # candidates table + shipped models
+    .venv/bin/python bench/bench_zoo.py --repeats 5
+
+For each candidate recipe (``scripts/zoo/recipes/experiments/cand_*.json``) with a finished
+fold-0 run under ``runs/zoo/<name>/cv``: its held-out accuracy on the 5 TBM micrographs of
+fold 0 (Heyn error, pixel F1 at 0 and 2 px, grain ARI; from ``cv_summary.json``), its
+parameter count, and the wall/CPU time of :func:`grainseg_core.inference.segment` on a
+2048x1536 micrograph with that run's best checkpoint, loaded as the app loads models.
+Then the same timing for every model shipped in ``models/``. Prints one JSON object;
+never asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from _common import machine_info, print_report, time_calls
+
+from grainseg_core.inference import load_model, segment
+from grainseg_core.nets import count_parameters
+from grainseg_core.synthetic import make_microstructure
+from grainseg_core.zoo import list_models
+
+REPO = Path(__file__).resolve().parents[1]
+SHAPE = (1536, 2048)
+ACCURACY_KEYS = ("heyn_mean_rel_error", "heyn_max_rel_error", "f1", "f1_tol", "ari", "grain_count_abs_rel_error")
+
+
+def _time_segment(path: Path, image, repeats: int) -> dict:
+    model = load_model(path)
+    timing = time_calls(lambda: segment(image, model), repeats)
+    return {
+        "segment_wall_s": round(timing.best_s, 3),
+        "segment_cpu_s": round(timing.cpu_best_s, 3),
+        "n_parameters": count_parameters(model.module),
+        "precision": model.precision,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    machine = machine_info()
+    image = make_microstructure(SHAPE, seed=7).image
+    candidates = []
+    for recipe_path in sorted((REPO / "scripts/zoo/recipes/experiments").glob("cand_*.json")):
+        recipe = json.loads(recipe_path.read_text())
+        cv = REPO / "runs/zoo" / recipe["name"] / "cv"
+        best = cv / "fold0/run/checkpoints/best.safetensors"
+        if not (cv / "cv_summary.json").is_file() or not best.is_file():
+            candidates.append({"name": recipe["name"], "missing": f"no finished run under {cv}"})
+            continue
+        summary = json.loads((cv / "cv_summary.json").read_text())
+        candidates.append(
+            {
+                "name": recipe["name"],
+                "architecture": recipe["train"]["architecture"],
+                "arch_kwargs": recipe["train"]["arch_kwargs"],
+                "epochs": recipe["train"]["epochs"],
+                "held_out": "TBM fold 0 (5 micrographs, 20 crops)",
+                **{k: round(summary[k], 4) for k in ACCURACY_KEYS},
+                **_time_segment(best, image, args.repeats),
+            }
+        )
+    shipped = [
+        {"name": entry.name, "roles": list(entry.roles), **_time_segment(entry.path, image, args.repeats)}
+        for entry in list_models()
+    ]
+    print_report(
+        {
+            "benchmark": "zoo",
+            "input": f"synthetic micrograph {SHAPE[1]}x{SHAPE[0]}, uint8",
+            "candidates": candidates,
+            "shipped": shipped,
+        },
+        machine,
+        indent=1,
+    )
+
+
+if __name__ == "__main__":
+    main()
