@@ -2,35 +2,43 @@
 
 Prints one JSON object:
 
-- ``model``: ``models/default.*`` when the repository ships it; otherwise a slim U-Net of
-  base width 16 (depth 4) with random weights, its output layer rescaled so the map
-  follows the image (a constant map would make post-processing unrealistically cheap);
-  ``model["which"]`` says which one ran.
+- ``model``: ``--model PATH`` (a ``.safetensors`` with its card), else ``models/default.*``
+  when the repository ships it, else a slim U-Net of base width 16 (depth 4) with random
+  weights, its output layer rescaled so the map follows the image (a constant map would
+  make post-processing unrealistically cheap; its noisy map gives ~10x the grains of a
+  trained model, so it overstates the grain-table cost); ``model["which"]`` says which one
+  ran. ``--postprocess JSON`` writes a recommended post-processing into the benchmark
+  zoo's card (e.g. the default recipe's ``{"skeletonize": true, "min_fragment_px": 8}``);
+  the app starts from the card, and every expected count below uses it
+  (``model["postprocess"]``).
 - ``upload_to_first_result_s``: a 2048x1536 8-bit PNG micrograph (a seeded synthetic
   microstructure, ~60 px grains, 0.1 um/px) chosen in the page's file input -> the grain
   count of that image on the page (equal to the core's count, checked). The model is
   already loaded by the landing page; every upload is a new image (no cache hit). The
   first upload and the median of the others are reported.
-- ``slider_to_update_s``: one step of the threshold slider (keyboard) -> the new overlay
-  image loaded and the new grain count shown (median of several steps).
+- ``slider_to_update_s``: one step of the threshold slider (keyboard, from the card's
+  threshold) -> the new overlay image loaded and the new grain count shown (median of
+  several steps).
 - ``server_script_runs_apptest``: the page's script runs alone (AppTest, no browser, no
   websocket): upload -> result (two images the server has not seen) and slider -> rerun.
-- ``server_breakdown_s``: the same work as direct core calls in this process (network,
-  post-processing, grain table, summary with ASTM G, screen view, its PNG encoding), to
-  see where the time goes.
+- ``server_breakdown_s``: the same work as direct calls in this process (network,
+  post-processing, grain table, summary with ASTM G, the boundary view's PNG as the page
+  makes it from its kept display image), to see where the time goes.
 - ``server_rss_mb``: resident memory of the streamlit process and its children: idle,
   after one session, and with four browser sessions open that uploaded four new
   2048x1536 images at once (``four_concurrent_uploads_all_done_s``: until all four show
   their counts).
 
 Timings are wall clock on a shared machine: compare runs made under similar load
-(``machine.load_average_*``). Nothing is asserted.
+(``machine.load_average_before/after``: 1, 5, 15 min). Nothing is asserted.
 
-Run: ``.venv/bin/python bench/bench_app.py`` (needs /usr/bin/chromium and playwright).
+Run: ``.venv/bin/python bench/bench_app.py [--model PATH] [--postprocess JSON] [--quick]``
+(needs /usr/bin/chromium and playwright; ``--quick``: two uploads, no four-session part).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -83,28 +91,49 @@ def _calibrate_head(model, image: np.ndarray) -> None:
         model.head.bias.sub_(float(z.median())).mul_(gain)
 
 
-def _zoo(tmp: Path, sample_image: np.ndarray) -> tuple[Path, dict]:
-    shipped = REPO / "models" / "default.safetensors"
-    if shipped.is_file() and shipped.with_suffix(".json").is_file():
-        return REPO / "models", {
-            "which": "shipped models/default.safetensors",
-            "path": str(shipped),
-        }
+def _zoo(
+    tmp: Path, sample_image: np.ndarray, model: Path | None, postprocess: dict | None
+) -> tuple[Path, dict]:
+    """A one-model zoo in ``tmp`` (role ``default``) and what it holds."""
     import torch
 
     from grainseg_core.nets import build_model, count_parameters, save_model
 
-    torch.manual_seed(0)
-    model = build_model("slim_unet", base_width=16)
-    _calibrate_head(model, sample_image[:512, :512])
     folder = tmp / "zoo"
     folder.mkdir()
-    save_model(model, folder / "default", card={"zoo": {"roles": ["default"]}})
-    return folder, {
-        "which": "no models/default.* in the repository: slim_unet base_width=16 depth=4, random "
-        "weights (output layer rescaled so the map follows the image)",
-        "parameters": int(count_parameters(model)),
-    }
+    shipped = REPO / "models" / "default.safetensors"
+    source = model or (shipped if shipped.is_file() else None)
+    if source is not None:
+        card = json.loads(source.with_suffix(".json").read_text(encoding="utf-8"))
+        shutil.copyfile(source, folder / "default.safetensors")
+        info = {"which": str(source)}
+    else:
+        torch.manual_seed(0)
+        net = build_model("slim_unet", base_width=16)
+        _calibrate_head(net, sample_image[:512, :512])
+        save_model(net, folder / "default", card={})
+        card = json.loads((folder / "default.json").read_text(encoding="utf-8"))
+        info = {
+            "which": "no model given or shipped: slim_unet base_width=16 depth=4, random "
+            "weights (output layer rescaled so the map follows the image)",
+            "parameters": int(count_parameters(net)),
+        }
+    card["zoo"] = {**(card.get("zoo") or {}), "roles": ["default"]}
+    if postprocess is not None:
+        card["postprocess"] = postprocess
+    (folder / "default.json").write_text(json.dumps(card), encoding="utf-8")
+    info["postprocess"] = card.get("postprocess")
+    return folder, info
+
+
+def _card_post(zoo: Path):
+    """The post-processing the app starts from: the card's recommendation, else defaults."""
+    from grainseg_core.nets.serialization import read_model_card
+    from grainseg_core.postprocess import PostprocessConfig
+    from grainseg_core.resegment import recommended_postprocess
+
+    card = read_model_card(zoo / "default.json")
+    return recommended_postprocess(card) or PostprocessConfig()
 
 
 def _micrographs(tmp: Path, n: int) -> list[tuple[Path, np.ndarray]]:
@@ -232,8 +261,13 @@ def _slider_step(page, expected: int) -> float:
 # ----------------------------------------------------------------------------- AppTest
 
 
-def _apptest_timings(zoo: Path, images: list[tuple[Path, np.ndarray]]) -> dict:
-    """Server-side script-run times (no browser): upload -> result, slider -> rerun."""
+def _apptest_timings(
+    zoo: Path, images: list[tuple[Path, np.ndarray]], threshold: float
+) -> dict:
+    """Server-side script-run times (no browser): upload -> result, slider -> rerun.
+
+    The slider steps up by 0.01 from ``threshold`` (the card's, where the page starts).
+    """
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import AppTest
 
@@ -257,7 +291,7 @@ def _apptest_timings(zoo: Path, images: list[tuple[Path, np.ndarray]]) -> dict:
             at.run()
             uploads.append(time.perf_counter() - start)
         for k in range(1, N_SLIDER_STEPS + 1):
-            at.slider(key="seg_w_threshold").set_value(round(0.5 + 0.01 * k, 2))
+            at.slider(key="seg_w_threshold").set_value(round(threshold + 0.01 * k, 2))
             start = time.perf_counter()
             at.run()
             steps.append(time.perf_counter() - start)
@@ -273,17 +307,17 @@ def _apptest_timings(zoo: Path, images: list[tuple[Path, np.ndarray]]) -> dict:
 # ----------------------------------------------------------------------------- main
 
 
-def _breakdown(image: np.ndarray, model_path: Path) -> dict[str, float]:
-    """Where a result's time goes, as direct core calls (median of 3)."""
+def _breakdown(image: np.ndarray, model_path: Path, post) -> dict[str, float]:
+    """Where a result's time goes, as direct calls (median of 3)."""
     from grainseg_core.inference import (
         DEFAULT_OVERLAP,
         DEFAULT_TILE,
         load_model,
         segment_probability,
     )
-    from grainseg_core.postprocess import PostprocessConfig, run_postprocess
+    from grainseg_core.postprocess import run_postprocess
     from grainseg_core.resegment import segmentation_from_masks
-    from ui.segment_views import DISPLAY_SIDE, VIEWS, render_view, screen_png
+    from ui.segment_views import DISPLAY_SIDE, VIEWS, display_gray, view_png
 
     model = load_model(model_path)
     times: dict[str, list[float]] = {}
@@ -294,7 +328,6 @@ def _breakdown(image: np.ndarray, model_path: Path) -> dict[str, float]:
         times.setdefault(name, []).append(time.perf_counter() - start)
         return value
 
-    post = PostprocessConfig(threshold=0.55)
     for _ in range(3):
         prob, _ = lap(
             "network",
@@ -318,32 +351,49 @@ def _breakdown(image: np.ndarray, model_path: Path) -> dict[str, float]:
             pixel_size_um=PIXEL_SIZE_UM,
         )
         lap("summary_with_astm_g", result.summary)
-        rgb = lap(
-            "view",
-            render_view,
+        # Once per image (kept in a cache by the page), then per slider move:
+        gray = lap("display_image_once_per_image", display_gray, image, DISPLAY_SIDE)
+        lap(
+            "boundary_view_png",
+            view_png,
             VIEWS[0],
             image,
             boundary=result.boundary,
             labels=result.labels,
             probability=result.probability,
             max_side=DISPLAY_SIDE,
+            gray=gray,
         )
-        lap("png", screen_png, rgb)
     return {k: round(statistics.median(v), 3) for k, v in times.items()}
 
 
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--model", type=Path, help=".safetensors file with its .json card")
+    parser.add_argument(
+        "--postprocess",
+        type=json.loads,
+        help='JSON of PostprocessConfig fields for the card, e.g. \'{"skeletonize": true}\'',
+    )
+    parser.add_argument("--quick", action="store_true", help="two uploads, no four sessions")
+    return parser.parse_args()
+
+
 def main() -> None:
+    import dataclasses
+
     import streamlit
     import torch
     from playwright.sync_api import sync_playwright
 
     from grainseg_core.inference import load_model, segment
-    from grainseg_core.postprocess import PostprocessConfig
     from grainseg_core.resegment import resegment
     from grainseg_core.samples import load_sample
 
+    args = _args()
+    n_uploads = 2 if args.quick else N_UPLOADS
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    load_before = os.getloadavg()[0]
+    load_before = [round(v, 2) for v in os.getloadavg()]
     out: dict = {
         "benchmark": "dashboard: upload -> result, slider -> update, server memory (4 sessions)",
         "machine": {
@@ -353,7 +403,7 @@ def main() -> None:
             "streamlit": streamlit.__version__,
             "python": platform.python_version(),
             "processor": platform.processor() or platform.machine(),
-            "load_average_1min_before": round(load_before, 2),
+            "load_average_before": load_before,
         },
         "image": {
             "shape": list(SHAPE),
@@ -365,17 +415,21 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        zoo, out["model"] = _zoo(tmp, load_sample("nist_steel").image)
+        zoo, out["model"] = _zoo(
+            tmp, load_sample("nist_steel").image, args.model, args.postprocess
+        )
+        post = _card_post(zoo)
         model = load_model(zoo / "default.safetensors")
-        all_images = _micrographs(tmp, N_UPLOADS + 4)
+        all_images = _micrographs(tmp, n_uploads + (2 if args.quick else 4))
         all_results = [
-            segment(image, model, pixel_size_um=PIXEL_SIZE_UM) for _, image in all_images
+            segment(image, model, pixel_size_um=PIXEL_SIZE_UM, post=post)
+            for _, image in all_images
         ]
-        images, results = all_images[:N_UPLOADS], all_results[:N_UPLOADS]
-        # Four more, never seen by the server: the concurrent sessions run the network.
-        four_images, four_results = all_images[N_UPLOADS:], all_results[N_UPLOADS:]
-        out["server_breakdown_s"] = _breakdown(images[0][1], zoo / "default.safetensors")
-        out["server_script_runs_apptest"] = _apptest_timings(zoo, four_images[:2])
+        images, results = all_images[:n_uploads], all_results[:n_uploads]
+        # More, never seen by the server: the AppTest runs and the concurrent sessions.
+        four_images, four_results = all_images[n_uploads:], all_results[n_uploads:]
+        out["server_breakdown_s"] = _breakdown(images[0][1], zoo / "default.safetensors", post)
+        out["server_script_runs_apptest"] = _apptest_timings(zoo, four_images[:2], post.threshold)
         env = {
             "GRAINSEG_MODELS_DIR": str(zoo),
             "GRAINSEG_RUNS_DIR": str(tmp / "runs"),
@@ -407,10 +461,9 @@ def main() -> None:
                 last = results[-1]
                 steps = []
                 for k in range(1, N_SLIDER_STEPS + 1):
+                    moved = dataclasses.replace(post, threshold=round(post.threshold + 0.01 * k, 2))
                     expected = resegment(
-                        last.probability,
-                        post=PostprocessConfig(threshold=0.5 + 0.01 * k),
-                        pixel_size_um=PIXEL_SIZE_UM,
+                        last.probability, post=moved, pixel_size_um=PIXEL_SIZE_UM
                     ).n_grains
                     steps.append(_slider_step(page, expected))
                 out["slider_to_update_s"] = {
@@ -420,6 +473,10 @@ def main() -> None:
                 }
                 rss["one_session"] = _rss_mb(proc.pid)
                 context.close()
+                if args.quick:
+                    browser.close()
+                    out["server_rss_mb"] = rss
+                    return _finish(out)
                 contexts = [
                     browser.new_context(viewport={"width": 1300, "height": 900})
                     for _ in four_images
@@ -451,7 +508,11 @@ def main() -> None:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    out["machine"]["load_average_1min_after"] = round(os.getloadavg()[0], 2)
+    _finish(out)
+
+
+def _finish(out: dict) -> None:
+    out["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     print(json.dumps(out, indent=2))
 
 
