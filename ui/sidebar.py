@@ -18,7 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from grainseg_core.errors import ModelError
-from grainseg_core.zoo import ZooEntry, list_models
+from grainseg_core.zoo import list_models
 from ui import state
 from ui.cache import load_model_cached
 from ui.errors import logged_message
@@ -107,10 +107,6 @@ def _on_model_upload() -> None:
     chosen = [c for c in st.session_state.get(_W_MODELS, []) if c != label]
     st.session_state[_W_MODELS] = [*chosen, label] if chosen else [label]
     st.session_state[_UPLOAD_MSG] = ("success", f"Model '{model.name}' loaded and selected.")
-
-
-def _zoo_label(entry: ZooEntry) -> str:
-    return entry.name
 
 
 def _model_options() -> tuple[list[str], dict[str, Path], dict[str, str]]:
