@@ -38,7 +38,15 @@ from ui.downloads import Download, download_buttons
 from ui.errors import user_errors
 from ui.navigation import ensure_navigation
 from ui.segment_pipeline import ensure_current_image, uploaded_image
-from ui.stats_sources import THIS, UPLOAD, Source, build_source, main_source, source_choices
+from ui.stats_sources import (
+    THIS,
+    UPLOAD,
+    Source,
+    build_source,
+    main_source,
+    outdated_note,
+    source_choices,
+)
 
 _FAMILY_NAMES = {"exponential": "exponential", "lognormal": "log-normal", "gamma": "gamma"}
 
@@ -372,6 +380,9 @@ if source is not None:
         )
         + " Change the segmentation on the Segment page."
     )
+    note = outdated_note(image)
+    if note:
+        st.info(note)
     c1, c2, c3 = st.columns(3)
     min_px = c1.selectbox(
         "Minimum grain diameter (ECD, px)",

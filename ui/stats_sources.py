@@ -31,6 +31,7 @@ __all__ = [
     "UPLOAD",
     "Source",
     "main_source",
+    "outdated_note",
     "source_choices",
     "build_source",
 ]
@@ -102,6 +103,29 @@ def main_source() -> Source:
         tta=state.tta_mode(),
     )
     return _from_record(THIS, view.record)
+
+
+def outdated_note(image: state.CurrentImage) -> str | None:
+    """Why the Segment page's last result no longer matches the sidebar, or None.
+
+    :func:`main_source` keeps showing that result (with its manual corrections) when the
+    sidebar's models or pixel size change on another page; this says so.
+    """
+    last = state.last_segmentation()
+    if last is None or last.image_key != image.key:
+        return None
+    changed = []
+    used = [str(p) for p in last.result.settings.get("model_files", [])]
+    if used != [str(p) for p in state.selected_model_paths()]:
+        changed.append("the models")
+    if last.result.pixel_size_um != state.effective_pixel_size(image):
+        changed.append("the pixel size")
+    if not changed:
+        return None
+    return (
+        f"{' and '.join(changed).capitalize()} in the sidebar changed after this segmentation "
+        "was made: open the Segment page to update it."
+    )
 
 
 def source_choices(image: state.CurrentImage) -> list[str]:

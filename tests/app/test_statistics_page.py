@@ -141,3 +141,20 @@ def test_downloads_are_offered(stats) -> None:
     labels = [b.label for b in stats.get("download_button")]
     assert labels[:4] == ["Grain table (CSV)", "Fits (CSV)", "ASTM G (CSV)", "Comparison (JSON)"]
     assert "Size histogram (HTML)" in labels and "Aspect ratio cdf (HTML)" in labels
+
+
+def test_a_sidebar_change_after_the_segmentation_is_pointed_out(stats, prediction) -> None:
+    assert not [i for i in stats.info if "changed after this segmentation" in i.value]
+    stats.sidebar.multiselect[0].set_value(["alt"]).run()
+    notes = [i.value for i in stats.info if "changed after this segmentation" in i.value]
+    assert notes == [
+        "The models in the sidebar changed after this segmentation was made: open the "
+        "Segment page to update it."
+    ]
+    # The numbers are still those of the Segment page's result, not silently another model's.
+    assert metrics(stats)["Grains in the statistics"] == str(prediction.n_grains)
+    stats.sidebar.multiselect[0].set_value(["default"])
+    stats.sidebar.number_input[0].set_value(0.25)
+    stats.run()
+    notes = [i.value for i in stats.info if "changed after this segmentation" in i.value]
+    assert notes and notes[0].startswith("The pixel size in the sidebar changed")
