@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import streamlit as st
 
+from ui.segment_views import screen_png
+
 __all__ = [
     "DISPLAY_MAX_SIDE",
     "for_display",
@@ -37,11 +39,16 @@ def for_display(rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray
 
 
 def show_image(rgb: np.ndarray, caption: str | None = None) -> None:
-    """``st.image`` of a downsampled copy, as PNG, full width of its column."""
+    """``st.image`` of a downsampled copy, as PNG, full width of its column.
+
+    Encoded here at zlib level 1 (:func:`ui.segment_views.screen_png`): Streamlit's own
+    PNG of an array (level 6) took ~0.3 s for a 1200 x 900 overlay, and the EBSD view
+    redraws two of them on every move of its blend slider.
+    """
     shown = for_display(np.asarray(rgb))
     note = "" if shown.shape == rgb.shape else f" (shown at {shown.shape[1]}x{shown.shape[0]})"
     st.image(
-        shown,
+        screen_png(shown),
         caption=(caption or "") + note if caption or note else None,
         width="stretch",
         output_format="PNG",
