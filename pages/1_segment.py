@@ -7,13 +7,11 @@ corrections recompute from the kept probability map.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import streamlit as st
 
-from grainseg_core.postprocess import PostprocessConfig
 from grainseg_core.reports import (
     labels_tiff,
     mask_png,
@@ -28,8 +26,8 @@ from ui.cache import display_gray_cached
 from ui.downloads import Download, download_buttons
 from ui.errors import logged_message, user_errors
 from ui.navigation import ensure_navigation
-from ui.postprocess_defaults import PostDefaults, describe_postprocess
 from ui.segment_canvas import DRAW_COLOR, ERASE_COLOR, canvas_size, strokes_from_canvas
+from ui.segment_controls import postprocess_controls
 from ui.segment_metrics import astm_caption, headline_metrics
 from ui.segment_pipeline import (
     ensure_current_image,
@@ -42,7 +40,6 @@ from ui.segment_views import DISPLAY_SIDE, VIEWS, render_view, screen_png, view_
 _UPLOAD_ERROR = "seg_upload_error"
 _CANVAS_JSON = "seg_canvas_json"  # image key -> Fabric.js drawing
 _CANVAS_NONCE = "seg_canvas_nonce"
-_SEEDED_FROM = "seg_post_seeded_from"  # PostDefaults.key the controls started from
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -112,119 +109,6 @@ def _source_section() -> state.CurrentImage:
     if st.session_state.get(_UPLOAD_ERROR):
         st.error(st.session_state[_UPLOAD_ERROR])
     return ensure_current_image()
-
-
-def _control_values(post: PostprocessConfig) -> dict[str, object]:
-    """Widget values showing ``post`` (clipped to the controls' ranges)."""
-    return {
-        "seg_w_threshold": min(max(float(post.threshold), 0.05), 0.95),
-        "seg_w_closing": min(int(post.closing_radius), 6),
-        "seg_w_gap": min(round(post.gap_close_px), 40),
-        "seg_w_min_size": min(float(post.min_grain_size), 10000.0),
-        "seg_w_min_unit": "µm" if post.min_grain_size_unit == "um" else "px",
-        "seg_w_edge": bool(post.exclude_edge_grains),
-        "seg_w_skeleton": bool(post.skeletonize),
-    }
-
-
-def _set_controls(post: PostprocessConfig, *, only_missing: bool = False) -> None:
-    for key, value in _control_values(post).items():
-        if not (only_missing and key in st.session_state):
-            st.session_state[key] = value
-
-
-def _seed_controls(defaults: PostDefaults) -> None:
-    """Give the controls their values before they are drawn.
-
-    A new model choice (other defaults) starts them from its card; otherwise they keep the
-    session's settings, which also fill them in again after a visit to another page
-    (Streamlit forgets the values of widgets that were not drawn).
-    """
-    fresh = st.session_state.get(_SEEDED_FROM) != defaults.key
-    _set_controls(state.postprocess_config(defaults), only_missing=not fresh)
-    st.session_state[_SEEDED_FROM] = defaults.key
-
-
-def _postprocess_controls() -> tuple[PostprocessConfig | None, str]:
-    defaults = state.postprocess_defaults()
-    _seed_controls(defaults)
-    st.subheader("Post-processing")
-    st.caption(f"Starts from {defaults.source}: {describe_postprocess(defaults.config)}.")
-    if defaults.note:
-        st.warning(defaults.note)
-    threshold = st.slider(
-        "Threshold",
-        0.05,
-        0.95,
-        step=0.01,
-        key="seg_w_threshold",
-        help="A pixel is boundary when its probability exceeds this.",
-    )
-    closing = st.slider(
-        "Closing radius (px)",
-        0,
-        6,
-        key="seg_w_closing",
-        help="Joins boundary pieces closer than the disk and fills pin holes.",
-    )
-    gap = st.slider(
-        "Gap closing distance (px)",
-        0,
-        40,
-        key="seg_w_gap",
-        help="Bridges loose boundary ends to the nearest boundary within this distance.",
-    )
-    c1, c2 = st.columns([3, 2])
-    min_size = c1.number_input(
-        "Minimum grain size (ECD)",
-        0.0,
-        10000.0,
-        step=1.0,
-        key="seg_w_min_size",
-        help="Smaller grains merge into their neighbour (0 = off).",
-    )
-    unit = c2.radio("Unit", ["px", "µm"], key="seg_w_min_unit", horizontal=True)
-    edge = st.toggle(
-        "Exclude edge grains",
-        key="seg_w_edge",
-        help="Grains cut by the image frame are left out of the statistics.",
-    )
-    skeleton = st.toggle(
-        "Skeletonise boundaries",
-        key="seg_w_skeleton",
-        help="Thin the boundaries to 1-pixel lines.",
-    )
-    st.button(
-        "Reset to these defaults",
-        on_click=_set_controls,
-        args=(defaults.config,),
-        key="seg_w_reset_post",
-        help=f"Back to {defaults.source}.",
-    )
-    tta_modes = ["none", "flips", "d4"]
-    tta = st.selectbox(
-        "Test-time augmentation",
-        tta_modes,
-        index=tta_modes.index(state.tta_mode()),
-        key="seg_w_tta",
-        help="Average over flips (4 passes) or all 8 rotations/flips.",
-    )
-    state.set_tta_mode(tta)
-    post = None
-    with user_errors("reading the post-processing settings"):
-        # Settings without a control here (e.g. a card's min_fragment_px) are kept.
-        post = replace(
-            state.postprocess_config(defaults),
-            threshold=float(threshold),
-            closing_radius=int(closing),
-            gap_close_px=float(gap),
-            min_grain_size=float(min_size),
-            min_grain_size_unit="um" if unit == "µm" else "px",
-            exclude_edge_grains=bool(edge),
-            skeletonize=bool(skeleton),
-        )
-        state.set_postprocess_config(post, defaults_key=defaults.key)
-    return post, tta
 
 
 def _strokes(image: state.CurrentImage):
@@ -410,7 +294,7 @@ image = _source_section()
 models = state.selected_model_paths()
 controls, main = st.columns([1, 3], gap="large")
 with controls:
-    post, tta = _postprocess_controls()
+    post, tta = postprocess_controls()
 strokes, snap = _strokes(image)
 
 view = None
