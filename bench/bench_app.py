@@ -130,7 +130,7 @@ def _card_post(zoo: Path):
     """The post-processing the app starts from: the card's recommendation, else defaults."""
     from grainseg_core.nets.serialization import read_model_card
     from grainseg_core.postprocess import PostprocessConfig
-    from grainseg_core.resegment import recommended_postprocess
+    from grainseg_core.postprocess import recommended_postprocess
 
     card = read_model_card(zoo / "default.json")
     return recommended_postprocess(card) or PostprocessConfig()

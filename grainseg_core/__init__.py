@@ -48,7 +48,8 @@ _LAZY: dict[str, str] = {
     # grains, post-processing, metrics, statistics
     **dict.fromkeys(["GRAIN_TABLE_COLUMNS", "label_grains", "grain_table"], "grainseg_core.grains"),
     **dict.fromkeys(
-        ["PostprocessConfig", "PostprocessResult", "postprocess", "run_postprocess", "grains_from_boundary"],
+        ["PostprocessConfig", "PostprocessResult", "postprocess", "run_postprocess", "grains_from_boundary",
+         "recommended_postprocess"],
         "grainseg_core.postprocess",
     ),
     **dict.fromkeys(

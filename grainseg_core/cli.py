@@ -39,11 +39,14 @@ def _echo(message: str) -> None:
 # ----------------------------------------------------------------------------- predict
 
 
-def _post_config(path: str | None, threshold: float | None) -> Any:
-    """PostprocessConfig from an optional JSON file, with ``--threshold`` on top."""
+def _post_config(path: str | None, threshold: float | None, recommended: Any = None) -> Any:
+    """PostprocessConfig from a JSON file, else the model card's recommendation, with
+    ``--threshold`` on top."""
     from grainseg_core.postprocess import PostprocessConfig
 
     options: dict[str, Any] = {}
+    if path is None and recommended is not None:
+        options = dataclasses.asdict(recommended)
     if path is not None:
         file = Path(path)
         if not file.is_file():
@@ -87,6 +90,7 @@ def _model_paths(given: list[str] | None) -> list[Path]:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from grainseg_core.inference import load_model, save_segmentation, segment
     from grainseg_core.io import read_image
+    from grainseg_core.postprocess import recommended_postprocess
 
     images = [Path(p) for p in args.images]
     stems = [p.stem for p in images]
@@ -96,11 +100,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             f"several input images share the name {dupes}; their results would overwrite "
             "each other in --out. Run them separately or rename them."
         )
-    post = _post_config(args.post_config, args.threshold)
     models = [
         load_model(p, device=args.device, precision=args.precision)
         for p in _model_paths(args.model)
     ]
+    post = _post_config(
+        args.post_config, args.threshold,
+        recommended_postprocess(models[0].card, model_name=models[0].name),
+    )
     out = Path(args.out)
     for k, path in enumerate(images, start=1):
         image, meta = read_image(path)
@@ -232,10 +239,12 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pixel-size-um", type=float, default=None, metavar="UM",
                    help="Micrometres per pixel (default: from the image metadata, if any).")
     p.add_argument("--threshold", type=float, default=None,
-                   help="Boundary probability threshold (default 0.5).")
+                   help="Boundary probability threshold (default: the one the model card "
+                   "recommends, chosen on validation images; 0.5 for a card without one).")
     p.add_argument("--post-config", default=None, metavar="JSON",
                    help="PostprocessConfig options as a JSON object (threshold, "
-                   "closing_radius, gap_close_px, min_grain_size, ...).")
+                   "closing_radius, gap_close_px, min_grain_size, ...), replacing the "
+                   "post-processing the model card recommends.")
     p.add_argument("--tta", default="none", choices=TTA_MODES, help="Test-time augmentation.")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="Tile side in pixels.")
     p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="Tile overlap (px).")

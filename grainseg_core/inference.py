@@ -46,7 +46,7 @@ from grainseg_core.config import max_pixels
 from grainseg_core.errors import ImageTooLargeError, InputError
 from grainseg_core.grains import grain_table as _grain_table
 from grainseg_core.patching import InputNormalization
-from grainseg_core.postprocess import PostprocessConfig, run_postprocess
+from grainseg_core.postprocess import PostprocessConfig, recommended_postprocess, run_postprocess
 from grainseg_core.types import ProgressCallback
 
 __all__ = [
@@ -456,7 +456,7 @@ def segment(
     model: LoadedModel | str | os.PathLike | Sequence[LoadedModel | str | os.PathLike],
     *,
     pixel_size_um: float | None = None,
-    post: PostprocessConfig = PostprocessConfig(),
+    post: PostprocessConfig | None = None,
     tta: str = "none",
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
@@ -476,8 +476,11 @@ def segment(
         calls load once and pass the LoadedModel).
     pixel_size_um : float, optional
         Micrometres per pixel, for the ``*_um`` columns (and a minimum grain size in um).
-    post : PostprocessConfig
-        Threshold and clean-up steps (default: ``probability > 0.5`` only).
+    post : PostprocessConfig, optional
+        Threshold and clean-up steps. Default: what the (first) model's card recommends
+        (:func:`~grainseg_core.postprocess.recommended_postprocess`: the zoo's models carry
+        the threshold chosen on validation images and thinning to 1-px boundaries), else
+        ``PostprocessConfig()`` (``probability > 0.5`` only).
     tta : {"none", "flips", "d4"}
         Test-time augmentation (1, 4 or 8 forward passes per tile).
     tile, overlap, batch : int
@@ -510,7 +513,7 @@ def segment(
     start = time.perf_counter()
     arr = _check_image(image, min_size=2)
     size = check_pixel_size(pixel_size_um)
-    if not isinstance(post, PostprocessConfig):
+    if post is not None and not isinstance(post, PostprocessConfig):
         raise InputError(
             f"post must be a PostprocessConfig; got {type(post).__name__}. Build one with "
             "grainseg_core.postprocess.PostprocessConfig(threshold=..., ...)."
@@ -520,6 +523,8 @@ def segment(
     timings: dict[str, float] = {}
     models = _as_models(model)
     timings["load_model"] = time.perf_counter() - start
+    if post is None:
+        post = recommended_postprocess(models[0].card, model_name=models[0].name) or PostprocessConfig()
     prob, uncertainty = segment_probability(
         arr, models, tta=tta, tile=tile, overlap=overlap, batch=batch, progress=progress,
         timings=timings,

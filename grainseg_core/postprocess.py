@@ -44,7 +44,9 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import cv2
@@ -58,7 +60,7 @@ from grainseg_core._merge import merge_small_grains_mask
 from grainseg_core._skeleton import thin_mask
 from grainseg_core._watershed import split_necks
 from grainseg_core._validation import as_boundary_mask, check_pixel_size, check_probability_map
-from grainseg_core.errors import InputError, unknown_name_error
+from grainseg_core.errors import GrainsegWarning, InputError, ModelError, unknown_name_error
 
 __all__ = [
     "THRESHOLD_METHODS",
@@ -69,6 +71,7 @@ __all__ = [
     "run_postprocess",
     "grains_from_boundary",
     "threshold_probability",
+    "recommended_postprocess",
     "open_close",
     "remove_fragments",
     "thin_boundary",
@@ -713,3 +716,70 @@ def postprocess(
     (True, dtype('bool'))
     """
     return _run_steps(prob, config, pixel_size_um)[0]
+
+
+def recommended_postprocess(
+    card: Mapping[str, Any], *, model_name: str = "the model"
+) -> PostprocessConfig | None:
+    """The post-processing a model card recommends, or None when it recommends none.
+
+    Parameters
+    ----------
+    card : mapping
+        A model card (:func:`grainseg_core.nets.serialization.read_model_card`). Its
+        ``"postprocess"`` entry maps :class:`~grainseg_core.postprocess.PostprocessConfig`
+        field names to values (the zoo's publishing step writes the threshold chosen on
+        validation images there); fields it leaves out keep their defaults.
+    model_name : str
+        Names the model in messages.
+
+    Returns
+    -------
+    PostprocessConfig or None
+        None when the card has no (or a null) ``"postprocess"`` entry.
+
+    Raises
+    ------
+    ModelError
+        ``"postprocess"`` is not a mapping, or holds a value the config refuses
+        (the message says which and why).
+
+    Warns
+    -----
+    GrainsegWarning
+        Entries that are not ``PostprocessConfig`` fields (a card written by another
+        version); they are ignored.
+
+    Examples
+    --------
+    >>> post = recommended_postprocess({"postprocess": {"threshold": 0.4, "skeletonize": True}})
+    >>> post.threshold, post.skeletonize, post.closing_radius
+    (0.4, True, 0)
+    >>> recommended_postprocess({"architecture": "slim_unet"}) is None
+    True
+    """
+    if not isinstance(card, Mapping):
+        raise InputError(f"card must be a mapping (a model card); got {type(card).__name__}.")
+    wanted = card.get("postprocess")
+    if wanted is None:
+        return None
+    if not isinstance(wanted, Mapping):
+        raise ModelError(
+            f"the card of {model_name}: 'postprocess' must map PostprocessConfig fields to "
+            f"values; got {type(wanted).__name__}. Fix the card or remove the entry."
+        )
+    known = {f.name for f in fields(PostprocessConfig)}
+    unknown = sorted(str(k) for k in wanted if k not in known)
+    if unknown:
+        warnings.warn(
+            f"the card of {model_name} recommends post-processing options this version does "
+            f"not know ({', '.join(unknown)}); they are ignored.",
+            GrainsegWarning,
+            stacklevel=2,
+        )
+    try:
+        return PostprocessConfig(**{k: v for k, v in wanted.items() if k in known})
+    except (InputError, TypeError) as exc:
+        raise ModelError(
+            f"the card of {model_name} recommends post-processing that is not valid: {exc}"
+        ) from exc

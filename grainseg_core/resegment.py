@@ -9,9 +9,8 @@ or a correction stroke is drawn; these functions are that second half:
   the grains relabelled (edge exclusion as ``post`` says) and measured;
 - :func:`resegment`: probability -> :func:`~grainseg_core.postprocess.run_postprocess`
   -> :func:`segmentation_from_masks`;
-- :func:`recommended_postprocess`: the post-processing a model's card recommends
-  (``card["postprocess"]``, written when a model is published to the zoo), where a user
-  interface starts its controls.
+- :func:`~grainseg_core.postprocess.recommended_postprocess` (re-exported here): the
+  post-processing a model's card recommends, where a user interface starts its controls.
 
 A traced boundary mask (a bundled sample's label, an annotation) goes through the same
 path as a 0/1 probability map, so statistics of traced and predicted boundaries are
@@ -31,9 +30,7 @@ Example
 from __future__ import annotations
 
 import time
-import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import fields
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,10 +42,15 @@ from grainseg_core._validation import (
     check_probability_map,
 )
 from grainseg_core.corrections import Stroke, apply_corrections
-from grainseg_core.errors import GrainsegWarning, InputError, ModelError
+from grainseg_core.errors import InputError
 from grainseg_core.grains import grain_table
 from grainseg_core.inference import SegmentationResult
-from grainseg_core.postprocess import PostprocessConfig, grains_from_boundary, run_postprocess
+from grainseg_core.postprocess import (
+    PostprocessConfig,
+    grains_from_boundary,
+    recommended_postprocess,
+    run_postprocess,
+)
 
 __all__ = ["segmentation_from_masks", "resegment", "recommended_postprocess"]
 
@@ -214,70 +216,3 @@ def resegment(
     result.timings["postprocess"] = elapsed
     result.timings["total"] += elapsed
     return result
-
-
-def recommended_postprocess(
-    card: Mapping[str, Any], *, model_name: str = "the model"
-) -> PostprocessConfig | None:
-    """The post-processing a model card recommends, or None when it recommends none.
-
-    Parameters
-    ----------
-    card : mapping
-        A model card (:func:`grainseg_core.nets.serialization.read_model_card`). Its
-        ``"postprocess"`` entry maps :class:`~grainseg_core.postprocess.PostprocessConfig`
-        field names to values (the zoo's publishing step writes the threshold chosen on
-        validation images there); fields it leaves out keep their defaults.
-    model_name : str
-        Names the model in messages.
-
-    Returns
-    -------
-    PostprocessConfig or None
-        None when the card has no (or a null) ``"postprocess"`` entry.
-
-    Raises
-    ------
-    ModelError
-        ``"postprocess"`` is not a mapping, or holds a value the config refuses
-        (the message says which and why).
-
-    Warns
-    -----
-    GrainsegWarning
-        Entries that are not ``PostprocessConfig`` fields (a card written by another
-        version); they are ignored.
-
-    Examples
-    --------
-    >>> post = recommended_postprocess({"postprocess": {"threshold": 0.4, "skeletonize": True}})
-    >>> post.threshold, post.skeletonize, post.closing_radius
-    (0.4, True, 0)
-    >>> recommended_postprocess({"architecture": "slim_unet"}) is None
-    True
-    """
-    if not isinstance(card, Mapping):
-        raise InputError(f"card must be a mapping (a model card); got {type(card).__name__}.")
-    wanted = card.get("postprocess")
-    if wanted is None:
-        return None
-    if not isinstance(wanted, Mapping):
-        raise ModelError(
-            f"the card of {model_name}: 'postprocess' must map PostprocessConfig fields to "
-            f"values; got {type(wanted).__name__}. Fix the card or remove the entry."
-        )
-    known = {f.name for f in fields(PostprocessConfig)}
-    unknown = sorted(str(k) for k in wanted if k not in known)
-    if unknown:
-        warnings.warn(
-            f"the card of {model_name} recommends post-processing options this version does "
-            f"not know ({', '.join(unknown)}); they are ignored.",
-            GrainsegWarning,
-            stacklevel=2,
-        )
-    try:
-        return PostprocessConfig(**{k: v for k, v in wanted.items() if k in known})
-    except (InputError, TypeError) as exc:
-        raise ModelError(
-            f"the card of {model_name} recommends post-processing that is not valid: {exc}"
-        ) from exc

@@ -98,6 +98,27 @@ def test_predict_an_ensemble_with_threshold_and_probability(capsys, tmp_path, mo
     assert (out / "steel_uncertainty.tif").is_file()
 
 
+def test_predict_starts_from_the_post_processing_the_card_recommends(capsys, tmp_path, model_path,
+                                                                     image_path, otsu):
+    carded = tmp_path / "carded.safetensors"
+    carded.write_bytes(model_path.read_bytes())
+    card = json.loads(model_path.with_suffix(".json").read_text())
+    card["postprocess"] = {"threshold": 0.3, "skeletonize": True}
+    carded.with_suffix(".json").write_text(json.dumps(card))
+
+    def post_of(*extra: str) -> dict:
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        argv = ["predict", str(image_path), "--model", str(carded), "--out", str(out), *extra]
+        assert cli.main(argv) == 0
+        return json.loads((out / "steel_summary.json").read_text())["settings"]["postprocess"]
+
+    default = post_of()
+    assert default["threshold"] == 0.3 and default["skeletonize"] is True
+    assert post_of("--threshold", "0.6") | {"threshold": 0.3} == default  # only the threshold moves
+    replaced = post_of("--post-config", str(otsu))  # a file replaces the recommendation
+    assert replaced["threshold_method"] == "otsu" and replaced["skeletonize"] is False
+
+
 def test_predict_errors_are_one_line(capsys, tmp_path, model_path, image_path, monkeypatch):
     out = str(tmp_path / "out")
     corrupt = tmp_path / "corrupt.png"

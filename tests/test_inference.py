@@ -341,6 +341,24 @@ def test_segment_an_ensemble(nist, tiny_models):
     assert np.array_equal(twice.uncertainty, np.zeros_like(twice.uncertainty))
 
 
+def test_segment_defaults_to_the_post_processing_the_card_recommends(nist, tiny_models, tmp_path):
+    image = nist.image[:128, :160]
+    plain = load_model(tiny_models[0], device="cpu", precision="float32")
+    assert segment(image, plain).settings["postprocess"] == segment(
+        image, plain, post=PostprocessConfig()).settings["postprocess"]  # no recommendation
+    card = {**plain.card, "postprocess": {"threshold": 0.3, "skeletonize": True}}
+    weights = tmp_path / "carded.safetensors"
+    weights.write_bytes(tiny_models[0].read_bytes())
+    weights.with_suffix(".json").write_text(json.dumps(card))
+    carded = load_model(weights, device="cpu", precision="float32")
+    result = segment(image, carded)
+    assert result.settings["postprocess"]["threshold"] == 0.3
+    assert result.settings["postprocess"]["skeletonize"] is True
+    expected = segment(image, carded, post=PostprocessConfig(threshold=0.3, skeletonize=True))
+    assert np.array_equal(result.boundary, expected.boundary)
+    assert segment(image, carded, post=OTSU).settings["postprocess"]["threshold_method"] == "otsu"
+
+
 def test_segment_rejects_bad_input(nist, tiny_models, tmp_path, monkeypatch):
     model = load_model(tiny_models[0], device="cpu")
     with pytest.raises(InputError, match=r"at least 2x2 pixels; got shape \(1, 1\)"):

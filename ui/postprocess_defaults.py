@@ -18,7 +18,7 @@ from pathlib import Path
 
 from grainseg_core.errors import GrainsegError, GrainsegWarning
 from grainseg_core.postprocess import PostprocessConfig
-from grainseg_core.resegment import recommended_postprocess
+from grainseg_core.postprocess import recommended_postprocess
 from ui.cache import model_card_cached, model_key
 
 __all__ = ["PostDefaults", "NO_MODEL_KEY", "postprocess_defaults", "describe_postprocess"]
