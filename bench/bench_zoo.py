@@ -5,23 +5,26 @@ Usage::
     # first, for each candidate: python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/experiments/<c>.json --only 0
     .venv/bin/python bench/bench_zoo.py                 # candidates table + shipped models
     .venv/bin/python bench/bench_zoo.py --repeats 5
+    .venv/bin/python bench/bench_zoo.py --write-cards   # also record the speed in models/*.json
 
 For each candidate recipe (``scripts/zoo/recipes/experiments/cand_*.json``) with a finished
 fold-0 run under ``runs/zoo/<name>/cv``: its held-out accuracy on the 5 TBM micrographs of
 fold 0 (Heyn error, pixel F1 at 0 and 2 px, grain ARI; from ``cv_summary.json``), its
 parameter count, and the wall/CPU time of :func:`grainseg_core.inference.segment` on a
 2048x1536 micrograph with that run's best checkpoint, loaded as the app loads models.
-Then the same timing for every model shipped in ``models/``. Prints one JSON object;
-never asserts on time.
+Then the same timing for every model shipped in ``models/``; ``--write-cards`` stores it,
+with the machine and its load, as the ``speed`` entry of each shipped model's card (the
+weights are untouched). Prints one JSON object; never asserts on time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
-from _common import machine_info, print_report, time_calls
+from _common import finish_machine_info, machine_info, print_report, time_calls
 
 from grainseg_core.inference import load_model, segment
 from grainseg_core.nets import count_parameters
@@ -44,14 +47,34 @@ def _time_segment(path: Path, image, repeats: int) -> dict:
     }
 
 
+def _write_speed(shipped: list[dict], machine: dict) -> None:
+    """Store each shipped model's timing as the ``speed`` entry of its card."""
+    for entry, model in zip(shipped, list_models()):
+        card_path = model.path.with_suffix(".json")
+        card = json.loads(card_path.read_text())
+        card["speed"] = {
+            "segment_2048x1536_wall_s": entry["segment_wall_s"],
+            "segment_2048x1536_cpu_s": entry["segment_cpu_s"],
+            "precision": entry["precision"],
+            "measured": time.strftime("%Y-%m-%d"),
+            "machine": machine,
+            "command": "python bench/bench_zoo.py --write-cards",
+        }
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--write-cards", action="store_true",
+                        help="store the shipped models' timings in their cards")
+    parser.add_argument("--shipped-only", action="store_true", help="skip the candidates")
     args = parser.parse_args()
     machine = machine_info()
     image = make_microstructure(SHAPE, seed=7).image
     candidates = []
-    for recipe_path in sorted((REPO / "scripts/zoo/recipes/experiments").glob("cand_*.json")):
+    recipes = sorted((REPO / "scripts/zoo/recipes/experiments").glob("cand_*.json"))
+    for recipe_path in [] if args.shipped_only else recipes:
         recipe = json.loads(recipe_path.read_text())
         cv = REPO / "runs/zoo" / recipe["name"] / "cv"
         best = cv / "fold0/run/checkpoints/best.safetensors"
@@ -74,6 +97,8 @@ def main() -> None:
         {"name": entry.name, "roles": list(entry.roles), **_time_segment(entry.path, image, args.repeats)}
         for entry in list_models()
     ]
+    if args.write_cards:
+        _write_speed(shipped, finish_machine_info(dict(machine)))
     print_report(
         {
             "benchmark": "zoo",
