@@ -141,6 +141,11 @@ def _is_ours(pid: int) -> bool:
         return True  # a run trained in this very process (e.g. from Python)
     if not pid_alive(pid):
         return False
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is None:
+        # Launched by this process and not ended. Checked before the command line: between
+        # fork and exec a child still shows its parent's (e.g. streamlit's) command line.
+        return True
     cmd = _cmdline(pid)
     if cmd is None:
         return True  # no /proc (not Linux): liveness is all we can check

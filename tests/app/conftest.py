@@ -279,15 +279,35 @@ def browser():
             chromium.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Keep each phase's report on the test item, so fixtures can tell a failed test.
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def browser_page(browser):
-    """A fresh browser context and page (1400x1000, downloads accepted)."""
+def browser_page(browser, request, screenshot_dir):
+    """A fresh browser context and page (1400x1000, downloads accepted).
+
+    When the test fails, the page is saved as ``<test>_FAILED.png`` with its text in
+    ``<test>_FAILED.txt`` in the screenshot folder: what the user would have seen.
+    """
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     context.set_default_timeout(120_000)
     page = context.new_page()
     try:
         yield page
     finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            stem = screenshot_dir / f"{request.node.name}_FAILED"
+            try:
+                page.screenshot(path=f"{stem}.png", full_page=True, timeout=30_000)
+                stem.with_suffix(".txt").write_text(page.locator("body").inner_text(timeout=30_000))
+            except Exception as exc:  # the page may be gone; the test's own error matters more
+                stem.with_suffix(".txt").write_text(f"could not capture the page: {exc}")
         context.close()
 
 

@@ -235,6 +235,23 @@ def test_stale_running_status_is_reported_failed(tiny_dataset, tmp_path):
     assert list_runs(tmp_path)[0].state == "failed"
 
 
+def test_a_just_launched_child_is_not_reported_failed(tiny_dataset, tmp_path, monkeypatch):
+    # Between fork and exec the child still shows its parent's command line (streamlit's,
+    # in the dashboard): the launcher must not call its own starting child a dead run.
+    cfg = _long_config(tiny_dataset)
+    run_dir = create_run_dir(tmp_path, cfg, run_id="young")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        update_status(run_dir, state="starting", pid=child.pid)
+        assert list_runs(tmp_path)[0].state == "failed"  # not ours: not a grainseg command
+        monkeypatch.setitem(process_mod._CHILDREN, child.pid, child)
+        assert list_runs(tmp_path)[0].state == "starting"  # ours: launched by this process
+    finally:
+        child.kill()
+        child.wait()
+    assert list_runs(tmp_path)[0].state == "failed"  # ended: reaped and reported
+
+
 def test_process_errors_and_partial_metrics(tiny_dataset, tmp_path):
     with pytest.raises(TrainingError, match="not a run folder"):
         stop_run(tmp_path)
