@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ._browser import open_page, upload
+
 pytestmark = pytest.mark.browser
 
 CSV = (
@@ -25,12 +27,6 @@ def _png(rows: int, cols: int) -> bytes:
     return buf.getvalue()
 
 
-def open_page(page, base_url: str, link: str) -> None:
-    """Open the app at its root, then a page through the sidebar navigation."""
-    page.goto(base_url)
-    page.get_by_test_id("stSidebarNav").get_by_text(link, exact=True).click()
-
-
 def test_dataset_builder_in_the_browser(streamlit_server, browser_page, screenshot_dir):
     page = browser_page
     open_page(page, streamlit_server, "Dataset builder")
@@ -38,12 +34,9 @@ def test_dataset_builder_in_the_browser(streamlit_server, browser_page, screensh
     page.screenshot(path=str(screenshot_dir / "dataset_builder.png"))
 
     # (a) a polygon CSV with a broken row, and its image
-    page.locator(".st-key-ds_ann_file input[type=file]").set_input_files(
-        files=[{"name": "polys.csv", "mimeType": "text/csv", "buffer": CSV}]
-    )
-    page.locator(".st-key-ds_ann_images input[type=file]").set_input_files(
-        files=[{"name": "IMG_1.png", "mimeType": "image/png", "buffer": _png(96, 128)}]
-    )
+    upload(page, "ds_ann_file", [{"name": "polys.csv", "mimeType": "text/csv", "buffer": CSV}])
+    upload(page, "ds_ann_images",
+           [{"name": "IMG_1.png", "mimeType": "image/png", "buffer": _png(96, 128)}])
     page.get_by_text("problem(s) in", exact=False).wait_for()
     rejected = page.get_by_test_id("stMetric").filter(has_text="Rows rejected")
     assert rejected.get_by_test_id("stMetricValue").inner_text().strip() == "1"

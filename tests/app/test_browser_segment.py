@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from ._browser import TIMEOUT_MS, wait_idle
 
 from grainseg_core.grains import GRAIN_TABLE_COLUMNS
 from grainseg_core.inference import load_model, segment
@@ -24,7 +25,6 @@ from grainseg_core.samples import load_sample
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT_MS = 120_000
 PAGES = [  # (navigation label, screenshot name)
     ("Segment", "1_segment"),
     ("Grain statistics", "2_statistics"),
@@ -52,14 +52,6 @@ def expect_no_exception(page) -> None:
     from playwright.sync_api import expect
 
     expect(page.get_by_test_id("stException")).to_have_count(0)
-
-
-def wait_idle(page) -> None:
-    """Wait until the app has finished its current run (Streamlit's status widget is gone)."""
-    page.wait_for_timeout(300)  # a rerun that has just been triggered shows the widget late
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS
-    )
 
 
 def download(page, button: str, target: Path) -> tuple[Path, str]:
@@ -155,6 +147,8 @@ def test_manual_correction_on_the_canvas(
     canvas = page.locator("canvas").last
     canvas.wait_for(timeout=TIMEOUT_MS)
     canvas.scroll_into_view_if_needed()
+    wait_idle(page)
+    page.wait_for_timeout(500)  # Fabric.js binds its mouse handlers after the canvas appears
     box = canvas.bounding_box()
     # The NIST sample is 800 px wide: one canvas pixel is one image pixel.
     start, end = (40, 300), (760, 300)  # (x, y) in canvas pixels

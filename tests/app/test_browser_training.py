@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ._browser import choose, open_page, wait_idle
 
 from grainseg_core.patching import ImagePair, PatchConfig, export_dataset
 from grainseg_core.synthetic import make_microstructure
@@ -24,18 +25,6 @@ def _export(root: Path, name: str) -> Path:
         pairs, out, PatchConfig(size=64, val_fraction=0.25, test_fraction=0.25), overwrite=True
     )
     return out
-
-
-def open_page(page, base_url: str, link: str) -> None:
-    """Open the app at its root, then a page through the sidebar navigation (as a user does)."""
-    page.goto(base_url)
-    page.get_by_test_id("stSidebarNav").get_by_text(link, exact=True).click()
-
-
-def choose(page, label: str, option_text: str) -> None:
-    """Pick an option of a Streamlit selectbox (a combobox) by label and option text."""
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("option").filter(has_text=option_text).first.click()
 
 
 def test_one_epoch_training_shows_its_curve(
@@ -62,6 +51,7 @@ def test_one_epoch_training_shows_its_curve(
         page.get_by_text("started in the background").wait_for(timeout=120_000)
         # The live panel polls the run folder; when the run ends the page redraws with "finished".
         page.get_by_text("finished", exact=True).first.wait_for(timeout=240_000)
+        wait_idle(page)  # the live panel then reruns the whole page once: let it settle
         epoch_chart = page.get_by_test_id("stPlotlyChart").filter(has_text="per epoch").first
         epoch_chart.wait_for()
         points = epoch_chart.locator("g.scatterlayer path.point")
