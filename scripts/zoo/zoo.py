@@ -351,8 +351,14 @@ def run_publish_fold(recipe: dict[str, Any], cv_dir: Path, fold: int, folds: int
         evaluation["held_out_synthetic"] = summarize_by_group(pd.read_csv(fold_dir / "scores_synthetic.csv"))[1]
     name = recipe["name"]
     init = recipe["train"].get("init_from")
+    init_recipe = recipe.get("init_recipe")
+    first = (
+        f"python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/{init_recipe} --folds {folds} "
+        f"--only {fold} && " if init_recipe
+        else f"(first the recipe that made {init}) && " if init else ""
+    )
     command = (
-        (f"(first the recipe that made {init}) && " if init else "")
+        first
         + f"python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/{name}.json --folds {folds} "
         f"--only {fold} && python scripts/zoo/zoo.py publish-fold --recipe "
         f"scripts/zoo/recipes/{name}.json --fold {fold}"
