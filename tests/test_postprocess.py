@@ -265,6 +265,45 @@ def test_thinning_walls_along_the_frame_keep_edge_grains(shared_data):
     assert n_grains(thin_boundary(boundary)) == 226
 
 
+def test_thinning_in_two_halves_equals_one_call():
+    import cv2
+    from skimage.morphology import skeletonize
+
+    from grainseg_core._skeleton import _skeletonize_halves, _split_seam
+
+    # Random blobs from hair-thin to 30 px deep: where the seam check allows the
+    # split, the two halves must give exactly the one-call skeleton; where walls
+    # near the seam are too deep, it must refuse.
+    rng = np.random.default_rng(0)
+    n_split = n_refused = 0
+    for _ in range(150):
+        shape = (int(rng.integers(48, 160)), int(rng.integers(40, 160)))
+        blur = cv2.GaussianBlur(rng.random(shape).astype(np.float32), (0, 0), rng.uniform(0.5, 10))
+        mask = blur > np.quantile(blur, rng.uniform(0.2, 0.9))
+        margin = int(rng.choice([6, 8, 12]))
+        seam = _split_seam(mask, margin)
+        if seam is None:
+            n_refused += 1
+            continue
+        n_split += 1
+        np.testing.assert_array_equal(_skeletonize_halves(mask, seam, margin), skeletonize(mask))
+    assert n_split >= 25 and n_refused >= 25, (n_split, n_refused)
+
+
+def test_thinning_a_micrograph_sized_map_uses_the_split_and_matches_one_call():
+    import cv2
+    from skimage.morphology import skeletonize
+
+    from grainseg_core._skeleton import _SEAM_MARGIN, _skeletonize_halves, _split_seam
+    from grainseg_core.synthetic import make_microstructure
+
+    thick = make_microstructure((1024, 1024), seed=3, mean_grain_size_px=60).boundary
+    thick = cv2.dilate(thick.view(np.uint8), np.ones((7, 7), np.uint8)).view(bool)
+    seam = _split_seam(thick, _SEAM_MARGIN)
+    assert seam == 512
+    np.testing.assert_array_equal(_skeletonize_halves(thick, seam, _SEAM_MARGIN), skeletonize(thick))
+
+
 def test_all_boundary_and_boundary_free_maps():
     cfg = PostprocessConfig(
         opening_radius=1, closing_radius=1, skeletonize=True, gap_close_px=5,
