@@ -114,3 +114,27 @@ def test_fused_for_inference_matches_eval():
         assert torch.allclose(fused(x), net(x), atol=1e-4)
     # The original keeps its BatchNorm layers (the copy is separate).
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"separable": True}, {"upsample": "transpose"}, {"base_width": 4, "depth": 1}],
+)
+def test_fused_inference_copy_matches_in_both_memory_formats(kwargs):
+    from grainseg_core.nets.slim_unet import _max_pool_2x2
+
+    torch.manual_seed(1)
+    net = SlimUNet(**{"base_width": 8, "depth": 3, **kwargs})
+    net(torch.rand(4, 1, 32, 32))
+    net.eval()
+    fused = net.fused_for_inference().to(memory_format=torch.channels_last)
+    x = torch.rand(2, 1, 40, 56)
+    with torch.no_grad():
+        expected = net(x)
+        assert torch.allclose(fused(x), expected, atol=1e-4)
+        assert torch.allclose(fused(x.contiguous(memory_format=torch.channels_last)), expected, atol=1e-4)
+    # The pooling shortcut is exact, and falls back on odd sides.
+    y = torch.randn(2, 5, 6, 10).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(_max_pool_2x2(y), torch.nn.functional.max_pool2d(y, 2))
+    odd = torch.randn(1, 3, 7, 9).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(_max_pool_2x2(odd), torch.nn.functional.max_pool2d(odd, 2))
