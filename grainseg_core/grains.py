@@ -37,9 +37,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
-from skimage.measure import label as _sk_label
 
 from grainseg_core._validation import as_2d_array, as_boundary_mask, check_int, check_pixel_size
 from grainseg_core.errors import InputError
@@ -106,8 +106,19 @@ def label_grains(boundary: Any) -> np.ndarray:
            [1, 1, 0, 2, 2],
            [1, 1, 0, 2, 2]], dtype=int32)
     """
-    mask = as_boundary_mask(boundary, "boundary")
-    return _sk_label(~mask, connectivity=1).astype(np.int32, copy=False)
+    return label_foreground(~as_boundary_mask(boundary, "boundary"))
+
+
+def label_foreground(foreground: np.ndarray) -> np.ndarray:
+    """4-connected components of a bool mask: int32, 0 = background, 1..n in raster order.
+
+    The numbering of ``skimage.measure.label(foreground, connectivity=1)`` (checked by
+    the tests), from OpenCV's block-based labelling, about twice as fast on a micrograph.
+    """
+    if foreground.size == 0:
+        return np.zeros(foreground.shape, dtype=np.int32)
+    fg = np.ascontiguousarray(foreground, dtype=bool).view(np.uint8)
+    return cv2.connectedComponents(fg, connectivity=4, ltype=cv2.CV_32S)[1]
 
 
 def _as_labels(boundary_or_labels: Any) -> np.ndarray:

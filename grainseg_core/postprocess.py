@@ -59,6 +59,7 @@ from grainseg_core._gaps import bridge_gaps
 from grainseg_core._merge import merge_small_grains_mask
 from grainseg_core._skeleton import thin_mask
 from grainseg_core._watershed import split_necks
+from grainseg_core.grains import label_foreground
 from grainseg_core._validation import as_boundary_mask, check_pixel_size, check_probability_map
 from grainseg_core.errors import GrainsegWarning, InputError, ModelError, unknown_name_error
 
@@ -528,7 +529,7 @@ def merge_small_grains(boundary: Any, *, min_size_px: float) -> np.ndarray:
 
 
 def _labels(boundary: np.ndarray, exclude_edge: bool) -> np.ndarray:
-    labels = _sk_label(~boundary, connectivity=1).astype(np.int32, copy=False)
+    labels = label_foreground(~boundary)
     if not exclude_edge or labels.size == 0:
         return labels
     edge = np.unique(

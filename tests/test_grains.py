@@ -244,3 +244,25 @@ def test_rejects_bad_pixel_size(bad):
 def test_rejects_bad_min_size(bad):
     with pytest.raises(InputError, match="min_size_px must be an integer >= 0"):
         grain_table(np.zeros((4, 4), bool), min_size_px=bad)
+
+
+def test_label_foreground_numbers_grains_like_skimage():
+    import cv2
+    from skimage.measure import label
+
+    from grainseg_core.grains import label_foreground
+
+    rng = np.random.default_rng(0)
+    for k in range(60):
+        shape = (int(rng.integers(1, 120)), int(rng.integers(1, 120)))
+        if k == 0:
+            shape = (1100, 1500)  # large enough for OpenCV's parallel labelling
+        noise = rng.random(shape).astype(np.float32)
+        if min(shape) > 1:
+            noise = cv2.GaussianBlur(noise, (0, 0), rng.uniform(0.3, 3))
+        fg = noise > np.quantile(noise, rng.uniform(0.1, 0.9))
+        expected = label(fg, connectivity=1)
+        got = label_foreground(fg)
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, expected)
+    assert label_foreground(np.zeros((0, 5), bool)).shape == (0, 5)
