@@ -48,7 +48,11 @@ from grainseg_core.patching import (  # noqa: E402
     pairs_from_folders,
     read_manifest,
 )
-from grainseg_core.postprocess import PostprocessConfig, run_postprocess  # noqa: E402
+from grainseg_core.postprocess import (  # noqa: E402
+    PostprocessConfig,
+    run_postprocess,
+    threshold_probability,
+)
 from grainseg_core.samples import load_sample  # noqa: E402
 from grainseg_core.synthetic import make_microstructure  # noqa: E402
 from grainseg_core.training import TrainConfig, publish_run, train  # noqa: E402
@@ -189,7 +193,12 @@ def score(model, pairs: list[ImagePair], recipe: dict[str, Any], threshold: floa
         [p.label for p in pairs],
         names=[p.name for p in pairs],
         groups=[p.group for p in pairs],
-        pixel_predictions=[p >= threshold for p in probs],
+        pixel_predictions=[
+            threshold_probability(
+                p, method=post.threshold_method, threshold=post.threshold, low=post.low, high=post.high
+            )
+            for p in probs
+        ],
         tolerance_px=2.0,
     )
 
@@ -341,7 +350,7 @@ def nested_post_choice(recipe: dict[str, Any], cv_dir: Path) -> tuple[dict[str, 
         )
     report = json.loads(path.read_text())
     best = dict(report["best_over_all_folds"])
-    threshold = best.pop("threshold")
+    threshold = best.pop("threshold", 0.5)  # per-image methods (otsu, hysteresis) have none
     chosen = {**recipe, "threshold": threshold, "post": {**recipe.get("post", {}), **best}}
     entry = {
         "tbm_nested_cv_postprocess": {
