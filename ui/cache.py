@@ -5,7 +5,8 @@
   (prediction only reads it), keyed by the path and the modification times of the weights
   and the card, so replacing a model file loads the new one.
 - :func:`probability_cached` keeps the boundary probability map (and the ensemble's
-  uncertainty map) of an image in ``st.cache_data``, keyed by the image's content hash, the
+  uncertainty map) of an image as a shared read-only resource (``st.cache_data`` would
+  unpickle a 12 MB copy on every slider move), keyed by the image's content hash, the
   models (path + modification time) and the test-time augmentation. Post-processing sliders
   recompute from it without running the network again. The network runs on one
   long-lived worker thread (:data:`_INFERENCE`): Streamlit runs every script run on a new
@@ -124,7 +125,7 @@ def model_card_cached(path: str | os.PathLike) -> dict:
     return _model_card(*model_key(path))
 
 
-@st.cache_data(max_entries=6, show_spinner=False)
+@st.cache_resource(max_entries=6, show_spinner=False)
 def _probability(
     image_key: str, _image: np.ndarray, models: tuple[ModelKey, ...], tta: str
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -142,6 +143,9 @@ def _probability(
         progress=None,
     )
     prob, uncertainty = job.result()  # errors raised on the worker are raised here
+    for shared in (prob, uncertainty):
+        if shared is not None:
+            shared.flags.writeable = False
     return prob, uncertainty
 
 
