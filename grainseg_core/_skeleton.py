@@ -55,6 +55,16 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+def _forget_pool() -> None:
+    # A forked child (a DataLoader worker) inherits the pool but not its threads.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _ring_tables() -> tuple[np.ndarray, np.ndarray]:
     codes = np.arange(256)
     bits = (codes[:, None] >> np.arange(8)[None, :]) & 1

@@ -556,3 +556,18 @@ def test_short_spurs_are_not_bridged(stub, bridged):
     out = close_gaps(b, max_gap_px=14)
     assert out[6 : 20 - stub, 18].all() == bridged
     assert (out.sum() > b.sum()) == bridged
+
+
+def test_thinning_in_a_forked_child_after_the_parent_used_the_threads():
+    import multiprocessing as mp
+
+    from grainseg_core._skeleton import _SEAM_MARGIN, _skeletonize_halves
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    mask = np.zeros((4 * _SEAM_MARGIN, 40), bool)
+    mask[:, 20] = True
+    _skeletonize_halves(mask, 2 * _SEAM_MARGIN, _SEAM_MARGIN)  # the parent's pool exists now
+    with mp.get_context("fork").Pool(1) as pool:
+        result = pool.apply_async(_skeletonize_halves, (mask, 2 * _SEAM_MARGIN, _SEAM_MARGIN))
+        np.testing.assert_array_equal(result.get(timeout=60), mask)
