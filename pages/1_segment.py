@@ -292,44 +292,51 @@ st.caption(
 
 image = _source_section()
 models = state.selected_model_paths()
-controls, main = st.columns([1, 3], gap="large")
-with controls:
-    post, tta = postprocess_controls()
-strokes, snap = _strokes(image)
+@st.fragment
+def _results(image: state.CurrentImage, models: list) -> None:
+    """Controls, results, corrections and downloads: a slider move reruns only this part
+    (not the sidebar and the source section), which the browser then redraws."""
+    controls, main = st.columns([1, 3], gap="large")
+    with controls:
+        post, tta = postprocess_controls()
+    strokes, snap = _strokes(image)
 
-view = None
-with main:
-    if not models and image.ground_truth is not None:
-        st.info(
-            f"No model in the zoo ({state.models_root()}): showing the sample's traced "
-            "boundaries, post-processed with your settings. Upload or publish a model "
-            "to segment images."
-        )
-    if post is not None:
-        with user_errors("segmenting the image") as outcome:
-            with st.spinner(
-                f"Segmenting {image.name} with {len(models) or 'no'} model(s)...", show_time=True
-            ):
-                view = segment_current(
-                    image, model_paths=models, post=post, tta=tta, strokes=strokes, snap_px=snap
-                )
-    if view is None:
-        last = state.last_segmentation()
-        if last is not None:
-            st.caption(
-                f"Earlier results are kept: the last segmentation ({last.image_name}, "
-                f"{last.result.n_grains} grains) is still on the Grain statistics page."
+    view = None
+    with main:
+        if not models and image.ground_truth is not None:
+            st.info(
+                f"No model in the zoo ({state.models_root()}): showing the sample's traced "
+                "boundaries, post-processed with your settings. Upload or publish a model "
+                "to segment images."
             )
-        shown = display_gray_cached(image.image, image_key=image.key, max_side=DISPLAY_SIDE)
-        st.image(screen_png(shown), width="stretch", caption=image.name, output_format="PNG")
-    else:
-        st.markdown(_image_caption(image, view))
-        _metrics_section(view)
-        _view_section(image, view)
+        if post is not None:
+            with user_errors("segmenting the image") as outcome:
+                with st.spinner(
+                    f"Segmenting {image.name} with {len(models) or 'no'} model(s)...", show_time=True
+                ):
+                    view = segment_current(
+                        image, model_paths=models, post=post, tta=tta, strokes=strokes, snap_px=snap
+                    )
+        if view is None:
+            last = state.last_segmentation()
+            if last is not None:
+                st.caption(
+                    f"Earlier results are kept: the last segmentation ({last.image_name}, "
+                    f"{last.result.n_grains} grains) is still on the Grain statistics page."
+                )
+            shown = display_gray_cached(image.image, image_key=image.key, max_side=DISPLAY_SIDE)
+            st.image(screen_png(shown), width="stretch", caption=image.name, output_format="PNG")
+        else:
+            st.markdown(_image_caption(image, view))
+            _metrics_section(view)
+            _view_section(image, view)
 
-if view is not None:
-    _correction_section(image, view, len(strokes))
-    _downloads_section(image, view)
-    # A toggle, not an expander: an expander's table is sent to the browser on every rerun.
-    if st.toggle(f"Show the grain table ({view.record.result.n_grains} grains)", key="seg_w_table"):
-        st.dataframe(view.record.result.grain_table, hide_index=True, width="stretch")
+    if view is not None:
+        _correction_section(image, view, len(strokes))
+        _downloads_section(image, view)
+        # A toggle, not an expander: an expander's table is sent to the browser on every rerun.
+        if st.toggle(f"Show the grain table ({view.record.result.n_grains} grains)", key="seg_w_table"):
+            st.dataframe(view.record.result.grain_table, hide_index=True, width="stretch")
+
+
+_results(image, models)
