@@ -18,12 +18,15 @@ Prints one JSON object:
   first upload and the median of the others are reported.
 - ``slider_to_update_s``: one step of the threshold slider (keyboard, from the card's
   threshold) -> the new overlay image loaded and the new grain count shown (median of
-  several steps).
+  several steps), and the CPU seconds per step of the server and of the browser
+  (Playwright's driver + Chromium), which share the machine's cores.
 - ``server_script_runs_apptest``: the page's script runs alone (AppTest, no browser, no
   websocket): upload -> result (two images the server has not seen) and slider -> rerun.
 - ``server_breakdown_s``: the same work as direct calls in this process (network,
   post-processing, grain table, summary with ASTM G, the boundary view's PNG as the page
-  makes it from its kept display image), to see where the time goes.
+  makes it from its kept display image), to see where the time goes; and one full
+  ``gc.collect(2)``, what Streamlit's default ``runner.postScriptGC`` (off in our config)
+  would add to every script run.
 - ``server_rss_mb``: resident memory of the streamlit process and its children: idle,
   after one session, and with four browser sessions open that uploaded four new
   2048x1536 images at once (``four_concurrent_uploads_all_done_s``: until all four show
@@ -39,6 +42,7 @@ Run: ``.venv/bin/python bench/bench_app.py [--model PATH] [--postprocess JSON] [
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -193,8 +197,8 @@ def _start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str
     raise RuntimeError("streamlit did not start within 180 s")
 
 
-def _rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants, from /proc (MB)."""
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -203,17 +207,43 @@ def _rss_mb(pid: int) -> float:
                 children.setdefault(int(fields[1]), []).append(int(entry.name))
             except (OSError, IndexError, ValueError):
                 continue
-    total, todo = 0, [pid]
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants (MB)."""
+    total = 0
+    for p in _descendants(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
         except OSError:
             continue
-        todo.extend(children.get(p, []))
     return round(total / 1024, 1)
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (those still running)."""
+    ticks = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _browser_pids(server_pid: int) -> list[int]:
+    """Playwright's driver and Chromium: this process's descendants but the server's."""
+    server = set(_descendants(server_pid))
+    return [p for p in _descendants(os.getpid()) if p != os.getpid() and p not in server]
 
 
 # ----------------------------------------------------------------------------- browser steps
@@ -379,6 +409,9 @@ def _breakdown(image: np.ndarray, model_path: Path, post) -> dict[str, float]:
             max_side=DISPLAY_SIDE,
             gray=gray,
         )
+        # What Streamlit's default runner.postScriptGC (off in our config) adds to every
+        # script run, with the app's libraries loaded as here.
+        lap("full_gc_collect", gc.collect, 2)
     return {k: round(statistics.median(v), 3) for k, v in times.items()}
 
 
@@ -474,17 +507,23 @@ def main() -> None:
                     "target": 2.0,
                 }
                 last = results[-1]
-                steps = []
+                steps, cpu = [], {"server": 0.0, "browser": 0.0}
+                server_pids, browser_pids = _descendants(proc.pid), _browser_pids(proc.pid)
                 for k in range(1, N_SLIDER_STEPS + 1):
                     moved = dataclasses.replace(post, threshold=round(post.threshold + 0.01 * k, 2))
                     expected = resegment(
                         last.probability, post=moved, pixel_size_um=PIXEL_SIZE_UM
                     ).n_grains
+                    before = _cpu_s(server_pids), _cpu_s(browser_pids)
                     steps.append(_slider_step(page, expected))
+                    cpu["server"] += _cpu_s(server_pids) - before[0]
+                    cpu["browser"] += _cpu_s(browser_pids) - before[1]
                 out["slider_to_update_s"] = {
                     "median": round(statistics.median(steps), 3),
                     "all": [round(t, 3) for t in steps],
                     "target": 0.3,
+                    # CPU the two sides used per step: they share the machine's cores.
+                    "cpu_s_per_step": {k: round(v / N_SLIDER_STEPS, 3) for k, v in cpu.items()},
                 }
                 rss["one_session"] = _rss_mb(proc.pid)
                 context.close()

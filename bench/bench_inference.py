@@ -20,7 +20,9 @@ wall time mostly measures the other jobs).
 - ``ratio_naive_over_segment``: the two measured in the same run;
 - ``variants``: prediction time (normalise + tiled prediction) per tile side and overlap
   (at the automatic precision), with flip TTA, in float32, and the bfloat16 vs float32
-  difference of the probability maps.
+  difference of the probability maps;
+- ``thread_state``: the same prediction on a thread that has run it before vs on a fresh
+  thread each time (what a Streamlit script run is; the app keeps one worker thread).
 
 Never asserts on time.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -161,7 +164,26 @@ def _variants(image: np.ndarray, path: Path, reps: int) -> dict:
         rows["bfloat16_vs_float32_boundary_disagreement"] = round(
             float(np.mean((maps["bfloat16"] > 0.5) != (maps["float32"] > 0.5))), 6
         )
+    rows["thread_state"] = _thread_state(image, auto)
     return rows
+
+
+def _thread_state(image: np.ndarray, model) -> dict:
+    """Best of two predictions on this (warm) thread vs on two fresh threads."""
+    import threading
+
+    def timed() -> float:
+        start = time.perf_counter()
+        predict_probability(image, model)
+        return time.perf_counter() - start
+
+    same = min(timed() for _ in range(2))
+    fresh = []
+    for _ in range(2):
+        worker = threading.Thread(target=lambda: fresh.append(timed()))
+        worker.start()
+        worker.join()
+    return {"same_thread_s": round(same, 3), "fresh_thread_s": round(min(fresh), 3)}
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ __all__ = [
     "HEYN_LINES",
     "intercept_counts",
     "evaluate_boundaries",
+    "heyn_by_group",
     "summarize_by_group",
     "choose_threshold",
 ]
@@ -162,6 +163,37 @@ def evaluate_boundaries(
     return pd.DataFrame(rows)
 
 
+def heyn_by_group(counts: pd.DataFrame) -> pd.DataFrame:
+    """Pooled E112 mean lineal intercept per micrograph, predicted and true, and its error.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        One row per image: ``group``, ``line_length_px``, ``crossings_true``,
+        ``crossings_pred`` (as :func:`evaluate_boundaries` gives them).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``group`` (sorted): ``heyn_true_px``, ``heyn_pred_px`` (all test lines of
+        the group's images together) and ``heyn_rel_error``; NaN where no predicted
+        boundary crossed a line.
+
+    Examples
+    --------
+    >>> counts = pd.DataFrame({"group": ["a", "a"], "line_length_px": [100.0, 100.0],
+    ...                        "crossings_true": [5, 5], "crossings_pred": [4, 4]})
+    >>> heyn_by_group(counts).round(3).to_dict("records")
+    [{'heyn_true_px': 20.0, 'heyn_pred_px': 25.0, 'heyn_rel_error': 0.25}]
+    """
+    sums = counts.groupby("group", sort=True)[["line_length_px", "crossings_true", "crossings_pred"]].sum()
+    true = sums["line_length_px"] / sums["crossings_true"]
+    pred = sums["line_length_px"] / sums["crossings_pred"].replace(0, np.nan)
+    return pd.DataFrame(
+        {"heyn_true_px": true, "heyn_pred_px": pred, "heyn_rel_error": (pred - true).abs() / true}
+    )
+
+
 def summarize_by_group(scores: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
     """Per-micrograph Heyn sizes and errors, and the overall summary.
 
@@ -185,22 +217,19 @@ def summarize_by_group(scores: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, fl
     df = scores.copy()
     df["grain_count_rel_error"] = (df["n_pred"] - df["n_true"]) / df["n_true"].clip(lower=1)
     grouped = df.groupby("group", sort=True)
+    heyn = heyn_by_group(df)
     per_group = pd.DataFrame(
         {
             "n_images": grouped.size(),
-            # Pooled E112 mean lineal intercept: all lines of the group's crops together.
-            "heyn_true_px": grouped["line_length_px"].sum() / grouped["crossings_true"].sum(),
-            "heyn_pred_px": grouped["line_length_px"].sum()
-            / grouped["crossings_pred"].sum().replace(0, np.nan),
+            "heyn_true_px": heyn["heyn_true_px"],
+            "heyn_pred_px": heyn["heyn_pred_px"],
             "f1": grouped["f1"].mean(),
             "f1_tol": grouped["f1_tol"].mean(),
             "ari": grouped["ari"].mean(),
             "grain_count_rel_error": grouped["grain_count_rel_error"].mean(),
+            "heyn_rel_error": heyn["heyn_rel_error"],
         }
     ).reset_index()
-    per_group["heyn_rel_error"] = (
-        (per_group["heyn_pred_px"] - per_group["heyn_true_px"]).abs() / per_group["heyn_true_px"]
-    )
     rel = per_group["heyn_rel_error"]
     summary = {
         "n_groups": int(len(per_group)),

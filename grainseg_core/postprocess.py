@@ -52,16 +52,15 @@ from typing import Any
 import cv2
 import numpy as np
 from skimage.filters import threshold_otsu
-from skimage.measure import label as _sk_label
 from skimage.morphology import disk
 
 from grainseg_core._gaps import bridge_gaps
 from grainseg_core._merge import merge_small_grains_mask
 from grainseg_core._skeleton import thin_mask
-from grainseg_core._watershed import split_necks
-from grainseg_core.grains import label_foreground
 from grainseg_core._validation import as_boundary_mask, check_pixel_size, check_probability_map
+from grainseg_core._watershed import split_necks
 from grainseg_core.errors import GrainsegWarning, InputError, ModelError, unknown_name_error
+from grainseg_core.grains import label_foreground, label_grains
 
 __all__ = [
     "THRESHOLD_METHODS",
@@ -480,9 +479,9 @@ def split_grains_watershed(boundary: Any, *, h_px: float = 2.0) -> np.ndarray:
     --------
     >>> rr, cc = np.mgrid[:40, :60]
     >>> two = ((rr - 20) ** 2 + (cc - 18) ** 2 < 144) | ((rr - 20) ** 2 + (cc - 40) ** 2 < 144)
-    >>> int(_sk_label(two, connectivity=1).max())
+    >>> int(label_grains(~two).max())
     1
-    >>> int(_sk_label(~split_grains_watershed(~two), connectivity=1).max())
+    >>> int(label_grains(split_grains_watershed(~two)).max())
     2
     """
     mask = as_boundary_mask(boundary, "boundary")
@@ -517,7 +516,7 @@ def merge_small_grains(boundary: Any, *, min_size_px: float) -> np.ndarray:
     Examples
     --------
     >>> b = np.zeros((12, 12), bool); b[:, 8] = True; b[3, :8] = True
-    >>> int(_sk_label(~merge_small_grains(b, min_size_px=6), connectivity=1).max())
+    >>> int(label_grains(merge_small_grains(b, min_size_px=6)).max())
     2
     """
     mask = np.ascontiguousarray(as_boundary_mask(boundary, "boundary"))

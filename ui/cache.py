@@ -9,10 +9,8 @@
   unpickle a 12 MB copy on every slider move), keyed by the image's content hash, the
   models (path + modification time) and the test-time augmentation. Post-processing sliders
   recompute from it without running the network again. The network runs on one
-  long-lived worker thread (:data:`_INFERENCE`): Streamlit runs every script run on a new
-  thread, and a forward pass on a thread that never ran one pays for its oneDNN/OpenMP
-  thread state again (+0.4 s of a 1.3 s forward at 2048x1536 on 2 cores). One worker also
-  queues the forwards of concurrent sessions, each of which would use every core anyway.
+  long-lived worker thread (:data:`_INFERENCE`), which queues the forwards of concurrent
+  sessions: each uses every core anyway, and one at a time bounds the activations' memory.
 - :func:`postprocess_cached` keeps the post-processed boundary and labels per
   (probability map, settings), so moving a slider back is instant. They are a resource,
   not data: ``st.cache_data`` pickled 16 MB of masks on every slider move (~20 ms at

@@ -12,6 +12,7 @@ U-Net of Ronneberger et al. with BatchNorm (31.0M parameters).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -108,22 +109,33 @@ class SlimUNet(BoundaryNet):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Boundary logits (B, 1, H, W)."""
+        return self._run(
+            x, self.pool, lambda level, up, skip: self.up_convs[level](torch.cat([up, skip], dim=1))
+        )
+
+    def _run(
+        self,
+        x: torch.Tensor,
+        pool: Callable[[torch.Tensor], torch.Tensor],
+        decode: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        """The U: ``pool`` between encoder levels; ``decode(level, upsampled, skip)`` is
+        decoder level ``level``'s double conv (the inference copy swaps both)."""
         self.check_input(x)
         skips = []
         out = x
         for i, block in enumerate(self.downs):
             if i > 0:
-                out = self.pool(out)
+                out = pool(out)
             out = block(out)
             skips.append(out)
         skips.pop()
-        for up, block in zip(self.ups, self.up_convs):
+        for level, up in enumerate(self.ups):
             skip = skips.pop()
-            if self.upsample_mode == "transpose":
-                out = up(out)
-            else:
-                out = F.interpolate(up(out), size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            out = block(torch.cat([out, skip], dim=1))
+            out = up(out)
+            if self.upsample_mode != "transpose":
+                out = F.interpolate(out, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            out = decode(level, out, skip)
         return self.head(out)
 
     def fused_for_inference(self) -> nn.Module:
@@ -173,8 +185,6 @@ class _SplitConv(nn.Module):
     def __init__(self, block: nn.Sequential, n_up: int) -> None:
         super().__init__()
         conv = block[0]
-        if not isinstance(conv, nn.Conv2d) or conv.groups != 1:
-            raise ValueError("only plain (non-grouped) first convs are split")
         w = conv.weight.detach()
         self.up = nn.Conv2d(n_up, conv.out_channels, conv.kernel_size, padding=conv.padding)
         self.skip = nn.Conv2d(
@@ -190,6 +200,17 @@ class _SplitConv(nn.Module):
         return self.rest(self.up(up).add_(self.skip(skip)))
 
 
+class _ConcatConv(nn.Module):
+    """A first decoder conv that cannot be split (depthwise): over the concatenation."""
+
+    def __init__(self, block: nn.Sequential) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, up: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.block(torch.cat([up, skip], dim=1))
+
+
 class _InferenceSlimUNet(nn.Module):
     """Inference form of a (BatchNorm-folded) :class:`SlimUNet`; see ``fused_for_inference``."""
 
@@ -197,33 +218,15 @@ class _InferenceSlimUNet(nn.Module):
         super().__init__()
         self.net = net
         self.input_divisor = net.input_divisor
-        # Separable decoders start with a depthwise conv over the concatenation: keep those.
         self.first = nn.ModuleList()
         for up, block in zip(net.ups, net.up_convs):
             first = block[0]
-            n_up = up.out_channels
+            # Separable decoders start with a depthwise conv over the concatenation.
             splittable = isinstance(first[0], nn.Conv2d) and first[0].groups == 1
-            self.first.append(_SplitConv(first, n_up) if splittable else first)
+            self.first.append(_SplitConv(first, up.out_channels) if splittable else _ConcatConv(first))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        net = self.net
-        net.check_input(x)
-        skips = []
-        out = x
-        for i, block in enumerate(net.downs):
-            if i > 0:
-                out = _max_pool_2x2(out)
-            out = block(out)
-            skips.append(out)
-        skips.pop()
-        for up, first, block in zip(net.ups, self.first, net.up_convs):
-            skip = skips.pop()
-            out = up(out)
-            if net.upsample_mode != "transpose":
-                out = F.interpolate(out, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            if isinstance(first, _SplitConv):
-                out = first(out, skip)
-            else:
-                out = first(torch.cat([out, skip], dim=1))
-            out = block[1](out)
-        return net.head(out)
+        return self.net._run(
+            x, _max_pool_2x2,
+            lambda level, up, skip: self.net.up_convs[level][1](self.first[level](up, skip)),
+        )

@@ -41,13 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import zoo  # noqa: E402
 
-from grainseg_core.evaluation import evaluate_boundaries, intercept_counts, summarize_by_group  # noqa: E402
+from grainseg_core.evaluation import heyn_by_group, intercept_counts, summarize_by_group  # noqa: E402
 from grainseg_core.inference import load_model, predict_probability  # noqa: E402
-from grainseg_core.postprocess import (  # noqa: E402
-    PostprocessConfig,
-    run_postprocess,
-    threshold_probability,
-)
+from grainseg_core.postprocess import PostprocessConfig, run_postprocess  # noqa: E402
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.20, 0.76, 0.05))
 # Per-image thresholds: Otsu, and hysteresis (low, high) that follows faint boundaries
@@ -76,15 +72,6 @@ def to_config(setting: dict) -> PostprocessConfig:
     return PostprocessConfig(skeletonize=True, **setting)
 
 
-def pixel_mask(prob: np.ndarray, setting: dict) -> np.ndarray:
-    """The thresholded map of ``setting`` (for the pixel scores)."""
-    config = to_config(setting)
-    return threshold_probability(
-        prob, method=config.threshold_method, threshold=config.threshold, low=config.low,
-        high=config.high,
-    )
-
-
 def out_of_fold_maps(cv_dir: Path) -> tuple[list, list[np.ndarray], list[int]]:
     """Every TBM crop with the probability map of the fold model that held it out."""
     summary = json.loads((cv_dir / "cv_summary.json").read_text())
@@ -102,30 +89,21 @@ def out_of_fold_maps(cv_dir: Path) -> tuple[list, list[np.ndarray], list[int]]:
 
 
 def heyn_errors(pairs, probs, setting: dict) -> pd.Series:
-    """Relative error of the pooled Heyn intercept per micrograph (index: group)."""
+    """Relative error of the pooled Heyn intercept per micrograph (index: group); a
+    setting that leaves a micrograph without any predicted crossing gets infinity."""
     config = to_config(setting)
     rows = []
     for p, prob in zip(pairs, probs):
-        boundary = run_postprocess(prob, config).boundary
         length, true = intercept_counts(p.label)
-        _, pred = intercept_counts(boundary)
+        _, pred = intercept_counts(run_postprocess(prob, config).boundary)
         rows.append((p.group, length, true, pred))
-    df = pd.DataFrame(rows, columns=["group", "length", "true", "pred"]).groupby("group").sum()
-    heyn_true = df["length"] / df["true"]
-    heyn_pred = df["length"] / df["pred"].clip(lower=1e-9)
-    return (heyn_pred - heyn_true).abs() / heyn_true
+    counts = pd.DataFrame(rows, columns=["group", "line_length_px", "crossings_true", "crossings_pred"])
+    return heyn_by_group(counts)["heyn_rel_error"].fillna(np.inf)
 
 
 def full_scores(pairs, probs, settings_by_fold: dict[int, dict], folds: list[int]) -> pd.DataFrame:
-    preds, pixel = [], []
-    for prob, k in zip(probs, folds):
-        setting = settings_by_fold[k]
-        preds.append(run_postprocess(prob, to_config(setting)).boundary)
-        pixel.append(pixel_mask(prob, setting))
-    scores = evaluate_boundaries(
-        preds, [p.label for p in pairs], names=[p.name for p in pairs],
-        groups=[p.group for p in pairs], pixel_predictions=pixel, tolerance_px=2.0,
-    )
+    posts = [to_config(settings_by_fold[k]) for k in folds]
+    scores = zoo.score_maps(probs, pairs, posts)
     scores["fold"] = folds
     return scores
 

@@ -187,17 +187,23 @@ def choose_fold_threshold(model, dataset: Path, train_pairs: list[ImagePair], re
 
 def score(model, pairs: list[ImagePair], recipe: dict[str, Any], threshold: float) -> pd.DataFrame:
     probs = predict(model, pairs)
-    post = post_config(recipe, threshold)
+    return score_maps(probs, pairs, [post_config(recipe, threshold)] * len(pairs))
+
+
+def score_maps(probs: list[np.ndarray], pairs: list[ImagePair], posts: list[PostprocessConfig]) -> pd.DataFrame:
+    """Scores of probability maps against their pairs' labels, each with its own settings:
+    grains and intercepts on the post-processed map, pixel scores on the thresholded one."""
     return evaluate_boundaries(
-        [run_postprocess(p, post).boundary for p in probs],
+        [run_postprocess(prob, post).boundary for prob, post in zip(probs, posts)],
         [p.label for p in pairs],
         names=[p.name for p in pairs],
         groups=[p.group for p in pairs],
         pixel_predictions=[
             threshold_probability(
-                p, method=post.threshold_method, threshold=post.threshold, low=post.low, high=post.high
+                prob, method=post.threshold_method, threshold=post.threshold, low=post.low,
+                high=post.high,
             )
-            for p in probs
+            for prob, post in zip(probs, posts)
         ],
         tolerance_px=2.0,
     )
