@@ -19,9 +19,10 @@ pockets are given back to the boundary. See ``tests/test_postprocess.py``.
 Large masks are thinned as two halves on two threads (``skeletonize`` releases
 the GIL), each with 48 rows of the other half as context, and the result is
 exactly the one-call result: a cut changes the thinning only within about twice
-the local wall half-thickness of the cut (measured on 400 random masks: always
-exact when the margin is at least 2 x depth + 2), so the split is made only when
-every wall near the seam is thin enough; otherwise one call does the whole mask.
+the wall depth at the cut, so the split is made only when every wall near the seam
+is at most (margin - 2) / 2 deep; otherwise one call does the whole mask. (An
+empirical bound, not a proof: ``tests/test_postprocess.py`` checks exact equality on
+random masks from hair-thin to 30 px deep and on a thick micrograph-sized map.)
 """
 
 from __future__ import annotations
