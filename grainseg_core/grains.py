@@ -173,20 +173,21 @@ def _crofton_counts(labels: np.ndarray, n_runs: np.ndarray, n_bins: int) -> np.n
     """Return the weighted outline-crossing counts per label (length ``n_bins``)."""
     # Horizontal crossings: each run is bounded by another label (or the frame) on both sides.
     total = 2.0 * n_runs.astype(np.float64)
-    padded = np.zeros((labels.shape[0] + 2, labels.shape[1] + 2), dtype=labels.dtype)
-    padded[1:-1, 1:-1] = labels  # the frame counts as outside every grain
-    m, n = padded.shape
+    # The frame counts as outside every grain. Pairs are compared on the flat padded map
+    # shifted by d_row * n + d_col: a pair that wraps around a row end has frame pixels
+    # (0) on both sides, so it never differs, and no 2-D views need copying. 16-bit
+    # labels halve the memory traffic of the comparisons.
+    dtype = np.uint16 if n_bins <= np.iinfo(np.uint16).max + 1 else labels.dtype
+    padded = np.zeros((labels.shape[0] + 2, labels.shape[1] + 2), dtype=dtype)
+    padded[1:-1, 1:-1] = labels
+    flat = padded.ravel()
+    n = padded.shape[1]
     for d_row, d_col, spacing in _CROFTON_OFFSETS[1:]:
-        if d_col >= 0:
-            a = padded[: m - d_row, : n - d_col]
-            b = padded[d_row:, d_col:]
-        else:
-            a = padded[: m - d_row, -d_col:]
-            b = padded[d_row:, : n + d_col]
-        differ = a != b
+        shift = d_row * n + d_col
+        first = np.flatnonzero(flat[:-shift] != flat[shift:])
         # A crossing counts once for each grain on either side (0 = not a grain).
-        for side in (a[differ], b[differ]):
-            total += spacing * np.bincount(side, minlength=n_bins)[:n_bins]
+        sides = np.concatenate([flat[first], flat[first + shift]])
+        total += spacing * np.bincount(sides, minlength=n_bins)[:n_bins]
     total[0] = 0.0
     return total
 

@@ -266,3 +266,16 @@ def test_label_foreground_numbers_grains_like_skimage():
         assert got.dtype == np.int32
         np.testing.assert_array_equal(got, expected)
     assert label_foreground(np.zeros((0, 5), bool)).shape == (0, 5)
+
+
+def test_perimeter_of_labels_beyond_16_bits():
+    # Label values above 65535 (not compacted: the map has over a quarter as many pixels)
+    # take the 32-bit path of the perimeter; the values must not change the figures.
+    labels = _voronoi_labels((160, 128), 30, seed=5)
+    big = np.where(labels > 0, labels + 70_000, 0).astype(np.int32)
+    small_t, big_t = grain_table(labels), grain_table(big)
+    np.testing.assert_array_equal(big_t["label"], small_t["label"] + 70_000)
+    np.testing.assert_allclose(big_t["perimeter_px"], small_t["perimeter_px"], rtol=1e-12)
+    for p in regionprops(labels):
+        row = small_t.set_index("label").loc[p.label]
+        np.testing.assert_allclose(row["perimeter_px"], perimeter_crofton(p.image, 4), rtol=1e-9)
