@@ -211,6 +211,19 @@ def test_remove_fragments():
 # -------------------------------------------------------------- thinning
 
 
+
+def test_remove_fragments_matches_8_connected_sizes():
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(11)
+    for trial in range(20):
+        mask = rng.random((60 + trial, 90)) < rng.uniform(0.1, 0.6)
+        min_px = int(rng.integers(1, 12))
+        comp, _ = ndi.label(mask, structure=np.ones((3, 3)))
+        sizes = np.bincount(comp.ravel())
+        expected = mask & (sizes[comp] >= min_px)
+        np.testing.assert_array_equal(remove_fragments(mask, min_px=min_px), expected)
+
 def test_thinning_an_8_connected_line_still_separates_4_connected_grains():
     # A thick diagonal band thins to a 1-px line with diagonal steps only ...
     rr, cc = np.mgrid[:40, :40]
