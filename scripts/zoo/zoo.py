@@ -2,9 +2,14 @@
 
 Every model in ``models/`` comes from a *recipe* (``scripts/zoo/recipes/<name>.json``):
 which data, which network and loss, how it was trained and post-processed. This script
-is the command each model card names to reproduce it::
+is the command each model card names to reproduce it. The default model is made in two
+stages, a network trained from scratch and its TopoLoss fine-tuning (``"finetune_of"``:
+each fold, and the release, start from the first stage's model of the same fold)::
 
+    python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/default_base.json --folds 5
+    python scripts/zoo/zoo.py release --recipe scripts/zoo/recipes/default_base.json
     python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/default.json --folds 5
+    python scripts/zoo/post_cv.py --cv-dir runs/zoo/default/cv --out runs/zoo/default/cv/post_cv.json
     python scripts/zoo/zoo.py release --recipe scripts/zoo/recipes/default.json
 
 ``cv`` trains one model per fold of the TBM micrographs (split **by micrograph**, never
@@ -159,6 +164,25 @@ def train_run(dataset: Path, run_dir: Path, recipe: dict[str, Any], *, resume: b
     return run_dir
 
 
+def staged(recipe: dict[str, Any], stage: str) -> dict[str, Any]:
+    """The recipe for one stage (``cv/fold<k>`` or ``release``).
+
+    A fine-tuning recipe (``"finetune_of": "<name>"``) starts each stage from that recipe's
+    model of the same stage: fold k from its fold k (so no held-out micrograph leaks in
+    through the starting weights), the release from its release.
+    """
+    base = recipe.get("finetune_of")
+    if base is None:
+        return recipe
+    init = REPO / "runs" / "zoo" / base / stage / "run"
+    if not (init / "checkpoints" / "best.safetensors").is_file():
+        raise SystemExit(
+            f"{init} has no checkpoint: recipe '{recipe['name']}' fine-tunes '{base}'; run "
+            f"python scripts/zoo/zoo.py {stage.split('/')[0]} --recipe scripts/zoo/recipes/{base}.json first."
+        )
+    return {**recipe, "train": {**recipe["train"], "init_from": str(init)}}
+
+
 def post_config(recipe: dict[str, Any], threshold: float) -> PostprocessConfig:
     options = {"skeletonize": True}
     options.update(recipe.get("post", {}))
@@ -234,7 +258,7 @@ def run_cv(recipe: dict[str, Any], out: Path, folds: int, *, resume: bool, only:
         dataset = fold_dir / "dataset"
         if not (resume and (dataset / "manifest.json").is_file()):
             export(train_pairs, dataset, recipe)
-        run_dir = train_run(dataset, fold_dir / "run", recipe, resume=resume)
+        run_dir = train_run(dataset, fold_dir / "run", staged(recipe, f"cv/fold{k}"), resume=resume)
         model = load_model(run_dir / "checkpoints" / "best.safetensors")
         threshold = choose_fold_threshold(model, dataset, train_pairs, recipe)
         scores = score(model, test_pairs, recipe, threshold)
@@ -372,7 +396,8 @@ def nested_post_choice(recipe: dict[str, Any], cv_dir: Path) -> tuple[dict[str, 
 
 
 def run_release(recipe: dict[str, Any], out: Path, cv_dir: Path | None, *, resume: bool) -> Path:
-    """Train on all the data and publish, with the recipe's cross-validation in the card."""
+    """Train on all the data and publish, with the recipe's cross-validation in the card
+    (a recipe with ``"publish": false`` is only trained: a stage another one fine-tunes)."""
     evaluation = cv_evaluation(cv_dir) if cv_dir else {}
     if recipe.get("post_choice") == "nested_cv" and cv_dir is not None:
         recipe, entry = nested_post_choice(recipe, cv_dir)
@@ -381,13 +406,22 @@ def run_release(recipe: dict[str, Any], out: Path, cv_dir: Path | None, *, resum
     dataset = out / "dataset"
     if not (resume and (dataset / "manifest.json").is_file()):
         export(pairs, dataset, recipe)
-    run_dir = train_run(dataset, out / "run", recipe, resume=resume)
+    run_dir = train_run(dataset, out / "run", staged(recipe, "release"), resume=resume)
+    if recipe.get("publish") is False:  # a first stage that another recipe fine-tunes
+        print(f"trained {run_dir}; recipe '{recipe['name']}' is not published to models/")
+        return run_dir
     name = recipe["name"]
     post_cv = (
         f"python scripts/zoo/post_cv.py --cv-dir runs/zoo/{name}/cv --out runs/zoo/{name}/cv/post_cv.json && "
         if recipe.get("post_choice") == "nested_cv" else ""
     )
-    command = (
+    base = recipe.get("finetune_of")
+    first = (
+        f"python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/{base}.json --folds "
+        f"{recipe.get('folds', 5)} && python scripts/zoo/zoo.py release --recipe "
+        f"scripts/zoo/recipes/{base}.json && " if base else ""
+    )
+    command = first + (
         f"python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/{name}.json --folds "
         f"{recipe.get('folds', 5)} && {post_cv}python scripts/zoo/zoo.py release --recipe "
         f"scripts/zoo/recipes/{name}.json"
