@@ -30,7 +30,6 @@ from ui.segment_canvas import DRAW_COLOR, ERASE_COLOR, canvas_size, strokes_from
 from ui.segment_controls import postprocess_controls
 from ui.segment_metrics import astm_caption, headline_metrics
 from ui.segment_pipeline import (
-    boundaries_current,
     ensure_current_image,
     load_sample_image,
     load_uploaded_image,
@@ -144,8 +143,9 @@ def _metrics_section(view) -> None:
     st.caption(f"ASTM E112 grain size: {astm_caption(view.summary)}")
 
 
-def _view_section(image: state.CurrentImage, *, boundary, labels, probability, uncertainty) -> None:
-    options = list(VIEWS if uncertainty is not None else VIEWS[:3])
+def _view_section(image: state.CurrentImage, view) -> None:
+    result = view.record.result
+    options = list(VIEWS if result.uncertainty is not None else VIEWS[:3])
     choice = st.radio(
         "View",
         options,
@@ -157,10 +157,10 @@ def _view_section(image: state.CurrentImage, *, boundary, labels, probability, u
         png, (rows, cols) = view_png(
             choice or options[0],
             image.image,
-            boundary=boundary,
-            labels=labels,
-            probability=probability,
-            uncertainty=uncertainty,
+            boundary=result.boundary,
+            labels=result.labels,
+            probability=result.probability,
+            uncertainty=result.uncertainty,
             max_side=DISPLAY_SIDE,
             gray=display_gray_cached(image.image, image_key=image.key, max_side=DISPLAY_SIDE),
         )
@@ -309,31 +309,13 @@ def _results(image: state.CurrentImage, models: list) -> None:
                 "boundaries, post-processed with your settings. Upload or publish a model "
                 "to segment images."
             )
-        header = st.container()  # caption and numbers, filled once the grains are measured
         if post is not None:
             with user_errors("segmenting the image") as outcome:
                 with st.spinner(
                     f"Segmenting {image.name} with {len(models) or 'no'} model(s)...", show_time=True
                 ):
-                    stage = boundaries_current(image, model_paths=models, post=post, tta=tta)
-                    if not strokes:
-                        # The picture first: the browser fetches and decodes it while the
-                        # server measures the grains (a slider move waits for both).
-                        _view_section(
-                            image,
-                            boundary=stage.boundary,
-                            labels=stage.labels,
-                            probability=stage.probability,
-                            uncertainty=stage.uncertainty,
-                        )
                     view = segment_current(
-                        image,
-                        model_paths=models,
-                        post=post,
-                        tta=tta,
-                        strokes=strokes,
-                        snap_px=snap,
-                        boundaries=stage,
+                        image, model_paths=models, post=post, tta=tta, strokes=strokes, snap_px=snap
                     )
         if view is None:
             last = state.last_segmentation()
@@ -345,18 +327,9 @@ def _results(image: state.CurrentImage, models: list) -> None:
             shown = display_gray_cached(image.image, image_key=image.key, max_side=DISPLAY_SIDE)
             st.image(screen_png(shown), width="stretch", caption=image.name, output_format="PNG")
         else:
-            with header:
-                st.markdown(_image_caption(image, view))
-                _metrics_section(view)
-            if strokes:  # the corrected boundaries exist only now
-                result = view.record.result
-                _view_section(
-                    image,
-                    boundary=result.boundary,
-                    labels=result.labels,
-                    probability=result.probability,
-                    uncertainty=result.uncertainty,
-                )
+            st.markdown(_image_caption(image, view))
+            _metrics_section(view)
+            _view_section(image, view)
 
     if view is not None:
         _correction_section(image, view, len(strokes))

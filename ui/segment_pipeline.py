@@ -6,8 +6,6 @@ the result, or makes one on first load). The steps are core calls:
 1. the probability map: :func:`ui.cache.probability_cached` (the network, once per image,
    models and TTA) or, with no model, the image's traced boundary as a 0/1 map;
 2. post-processing: :func:`ui.cache.postprocess_cached` (once per map and settings);
-   steps 1-2 are :func:`boundaries_current`, which a page can show before the grains are
-   measured (the browser then fetches the picture while the server measures);
 3. corrections, labels and the grain table: :func:`grainseg_core.resegment.segmentation_from_masks`;
 4. the headline numbers: :meth:`SegmentationResult.summary`.
 
@@ -43,8 +41,6 @@ __all__ = [
     "load_uploaded_image",
     "ensure_current_image",
     "probability_for",
-    "Boundaries",
-    "boundaries_current",
     "segment_current",
 ]
 
@@ -77,37 +73,6 @@ class SegmentationView:
     pixel_size_um: float | None
     pixel_size_source: str
     base_boundary: np.ndarray
-
-
-@dataclass(frozen=True, eq=False)
-class Boundaries:
-    """The post-processed boundaries of an image, before corrections and measurement.
-
-    Attributes
-    ----------
-    probability : float32 (M, N)
-    uncertainty : float32 (M, N) or None
-        Ensemble standard deviation.
-    prob_key : str
-        Identifies the probability map (image, models, TTA).
-    names : tuple of str
-        What produced the map, as :func:`probability_for` gives them.
-    boundary : bool (M, N), read-only
-        Post-processed with the page's settings (no manual corrections).
-    labels : int32 (M, N), read-only
-        Grains of ``boundary``.
-    n_bridges, n_merged : int
-        Gaps closed and small grains merged by the post-processing.
-    """
-
-    probability: np.ndarray
-    uncertainty: np.ndarray | None
-    prob_key: str
-    names: tuple[str, ...]
-    boundary: np.ndarray
-    labels: np.ndarray
-    n_bridges: int
-    n_merged: int
 
 
 def sample_image(name: str) -> state.CurrentImage:
@@ -210,40 +175,6 @@ def probability_for(
     )
 
 
-def boundaries_current(
-    image: state.CurrentImage,
-    *,
-    model_paths: Sequence[str | os.PathLike],
-    post: PostprocessConfig,
-    tta: str = "none",
-) -> Boundaries:
-    """The network's map of ``image`` and its post-processed boundaries (both cached).
-
-    Parameters
-    ----------
-    image : CurrentImage
-    model_paths : sequence of path
-        One model or an ensemble; empty = the traced boundary of a sample.
-    post : PostprocessConfig
-    tta : {"none", "flips", "d4"}
-
-    Returns
-    -------
-    Boundaries
-
-    Raises
-    ------
-    GrainsegError
-        A model that cannot be loaded, an upload without a model, bad settings.
-    """
-    pixel, _ = _pixel_size(image)
-    prob, unc, prob_key, names = probability_for(image, model_paths, tta=tta)
-    boundary, labels, n_bridges, n_merged = postprocess_cached(
-        prob, post, prob_key=prob_key, pixel_size_um=pixel
-    )
-    return Boundaries(prob, unc, prob_key, names, boundary, labels, n_bridges, n_merged)
-
-
 def segment_current(
     image: state.CurrentImage,
     *,
@@ -253,7 +184,6 @@ def segment_current(
     strokes: Sequence[Stroke] = (),
     snap_px: float = 0.0,
     record: bool = True,
-    boundaries: Boundaries | None = None,
 ) -> SegmentationView:
     """Segment ``image`` with the session's settings (cached at every step).
 
@@ -269,8 +199,6 @@ def segment_current(
     snap_px : float
     record : bool
         Store the result as the session's last segmentation (for other pages).
-    boundaries : Boundaries, optional
-        :func:`boundaries_current` of the same image and settings, if the caller has it.
 
     Returns
     -------
@@ -296,21 +224,24 @@ def segment_current(
     memo: dict = st.session_state.setdefault(_MEMO, {})
     view = memo.get(memo_key)
     if view is None:
-        stage = boundaries or boundaries_current(image, model_paths=model_paths, post=post, tta=tta)
+        prob, unc, prob_key, names = probability_for(image, model_paths, tta=tta)
+        boundary, labels, n_bridges, n_merged = postprocess_cached(
+            prob, post, prob_key=prob_key, pixel_size_um=pixel
+        )
         result = segmentation_from_masks(
-            stage.probability,
-            stage.boundary,
-            labels=stage.labels,
+            prob,
+            boundary,
+            labels=labels,
             post=post,
             pixel_size_um=pixel,
-            uncertainty=stage.uncertainty,
-            model_names=stage.names,
+            uncertainty=unc,
+            model_names=names,
             strokes=strokes,
             snap_px=snap_px,
             settings={
                 "tta": tta,
-                "n_bridges": stage.n_bridges,
-                "n_merged": stage.n_merged,
+                "n_bridges": n_bridges,
+                "n_merged": n_merged,
                 "model_files": [str(p) for p in model_paths],
             },
         )
@@ -318,12 +249,12 @@ def segment_current(
             result=result,
             image_key=image.key,
             image_name=image.name,
-            source_label=", ".join(stage.names),
+            source_label=", ".join(names),
             post=post,
             tta=tta,
             n_corrections=len(strokes),
         )
-        view = SegmentationView(seg, result.summary(), pixel, pixel_source, stage.boundary)
+        view = SegmentationView(seg, result.summary(), pixel, pixel_source, boundary)
         memo[memo_key] = view
         while len(memo) > _MEMO_SIZE:  # keep the newest few (dicts keep insertion order)
             memo.pop(next(iter(memo)))
