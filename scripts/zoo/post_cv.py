@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     parser.add_argument(
         "--adaptive", action="store_true",
-        help="also try per-image thresholds (Otsu, hysteresis); on the default recipe they "
+        help="also try per-image thresholds (Otsu, hysteresis); on the default_base recipe they "
         "gave 11.0%% nested-CV Heyn error vs 11.2%% for fixed ones, so the shipped grid is fixed",
     )
     parser.add_argument(
