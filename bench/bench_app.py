@@ -23,8 +23,9 @@ Prints one JSON object:
 - ``server_script_runs_apptest``: the page's script runs alone (AppTest, no browser, no
   websocket): upload -> result (two images the server has not seen) and slider -> rerun.
 - ``server_breakdown_s``: the same work as direct calls in this process (network,
-  post-processing, grain table, summary with ASTM G, the boundary view's PNG as the page
-  makes it from its kept display image), to see where the time goes; and one full
+  post-processing and each of its steps, ``postprocess.<step>``, grain table, summary
+  with ASTM G, the boundary view's PNG as the page makes it from its kept display
+  image), to see where the time goes; and one full
   ``gc.collect(2)``, what Streamlit's default ``runner.postScriptGC`` (off in our config)
   would add to every script run.
 - ``server_rss_mb``: resident memory of the streamlit process and its children: idle,
@@ -386,6 +387,8 @@ def _breakdown(image: np.ndarray, model_path: Path, post) -> dict[str, float]:
             progress=None,
         )
         processed = lap("postprocess", run_postprocess, prob, post, pixel_size_um=PIXEL_SIZE_UM)
+        for step, ms in processed.timings_ms.items():  # where the post-processing goes
+            times.setdefault(f"postprocess.{step}", []).append(ms / 1e3)
         result = lap(
             "grain_table",
             segmentation_from_masks,

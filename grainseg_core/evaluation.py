@@ -15,7 +15,6 @@ runs of boundary pixels, so the figure does not depend on how wide boundaries ar
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -282,7 +281,6 @@ def choose_threshold(
     if not probabilities or len(probabilities) != len(truths):
         raise InputError("choose_threshold needs one truth per probability map, and at least one.")
     true_counts = [intercept_counts(t, config=lines) for t in truths]
-    length = sum(c[0] for c in true_counts)
     crossings_true = sum(c[1] for c in true_counts)
     rows = []
     for thr in thresholds:

@@ -60,7 +60,7 @@ from grainseg_core._skeleton import thin_mask
 from grainseg_core._validation import as_boundary_mask, check_pixel_size, check_probability_map
 from grainseg_core._watershed import split_necks
 from grainseg_core.errors import GrainsegWarning, InputError, ModelError, unknown_name_error
-from grainseg_core.grains import label_foreground, label_grains
+from grainseg_core.grains import label_foreground
 
 __all__ = [
     "THRESHOLD_METHODS",
@@ -482,6 +482,7 @@ def split_grains_watershed(boundary: Any, *, h_px: float = 2.0) -> np.ndarray:
 
     Examples
     --------
+    >>> from grainseg_core.grains import label_grains
     >>> rr, cc = np.mgrid[:40, :60]
     >>> two = ((rr - 20) ** 2 + (cc - 18) ** 2 < 144) | ((rr - 20) ** 2 + (cc - 40) ** 2 < 144)
     >>> int(label_grains(~two).max())
@@ -520,6 +521,7 @@ def merge_small_grains(boundary: Any, *, min_size_px: float) -> np.ndarray:
 
     Examples
     --------
+    >>> from grainseg_core.grains import label_grains
     >>> b = np.zeros((12, 12), bool); b[:, 8] = True; b[3, :8] = True
     >>> int(label_grains(merge_small_grains(b, min_size_px=6)).max())
     2

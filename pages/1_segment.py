@@ -310,7 +310,7 @@ def _results(image: state.CurrentImage, models: list) -> None:
                 "to segment images."
             )
         if post is not None:
-            with user_errors("segmenting the image") as outcome:
+            with user_errors("segmenting the image"):
                 with st.spinner(
                     f"Segmenting {image.name} with {len(models) or 'no'} model(s)...", show_time=True
                 ):

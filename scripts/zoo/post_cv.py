@@ -19,7 +19,7 @@ on *held-out* maps instead, without ever looking at the micrograph being scored:
 Usage::
 
     .venv/bin/python scripts/zoo/post_cv.py --cv-dir runs/zoo/default/cv \\
-        [--out runs/zoo/default/cv/post_cv.json] [--adaptive | --merge] [--tta d4]
+        [--out runs/zoo/default/cv/post_cv.json] [--adaptive | --merge] [--tta d4] [--thresholds-up-to 0.75]
 
 Prints a JSON report: the nested-CV table (Heyn, F1, ARI, count error: the same scores
 as ``zoo.py cv``), the setting chosen per fold, and the top settings over all folds.
@@ -46,7 +46,7 @@ from grainseg_core.inference import load_model, predict_probability  # noqa: E40
 from grainseg_core.postprocess import PostprocessConfig, run_postprocess  # noqa: E402
 
 # Up to 0.90: TopoLoss-trained models put boundaries at higher probabilities (their
-# folds all chose the old top, 0.75).
+# folds all chose the old top, 0.75; --thresholds-up-to 0.75 gives the old grid).
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.20, 0.91, 0.05))
 # Per-image thresholds: Otsu, and hysteresis (low, high) that follows faint boundaries
 # from strong ones.
@@ -64,14 +64,14 @@ MERGE_THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.35, 0.61, 0.05))
 MERGE_SIZES = (0, 6, 10)
 
 
-def grid(adaptive: bool = False, merge: bool = False) -> list[dict]:
+def grid(adaptive: bool = False, merge: bool = False, up_to: float = THRESHOLDS[-1]) -> list[dict]:
     if merge:
         return [
             {"threshold": t, "closing_radius": c, "min_fragment_px": f, "gap_close_px": g,
              "min_grain_size": m}
             for t, c, f, g, m in itertools.product(MERGE_THRESHOLDS, CLOSING, (0, 8), GAPS, MERGE_SIZES)
         ]
-    levels = [{"threshold": t} for t in THRESHOLDS]
+    levels = [{"threshold": t} for t in THRESHOLDS if t <= up_to + 1e-9]
     if adaptive:
         levels += [dict(a) for a in ADAPTIVE]
     return [
@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         help="grid with small-grain merging (min_grain_size 0/6/10 px) and thresholds 0.35-0.60",
     )
     parser.add_argument(
+        "--thresholds-up-to", type=float, default=THRESHOLDS[-1],
+        help="highest fixed threshold of the grid (0.75: the grid before TopoLoss models)",
+    )
+    parser.add_argument(
         "--tta", choices=["none", "flips", "d4"], default="none",
         help="test-time augmentation of the out-of-fold maps (flips: 4 passes, d4: 8)",
     )
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     pairs, probs, folds = out_of_fold_maps(args.cv_dir, args.tta)
     group_fold = {p.group: k for p, k in zip(pairs, folds)}
-    settings = grid(args.adaptive, args.merge)
+    settings = grid(args.adaptive, args.merge, args.thresholds_up_to)
     errors = pd.DataFrame({i: heyn_errors(pairs, probs, s) for i, s in enumerate(settings)})
     fold_of_row = errors.index.map(group_fold)
 
@@ -165,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             "with the lowest mean relative Heyn error on the other folds' micrographs is applied "
             "to it (nested: a micrograph never takes part in choosing its own setting)"
         ),
-        "grid": {"threshold": THRESHOLDS, "adaptive": ADAPTIVE if args.adaptive else (),
+        "grid": {"threshold": [t for t in THRESHOLDS if t <= args.thresholds_up_to + 1e-9], "adaptive": ADAPTIVE if args.adaptive else (),
                  "closing_radius": CLOSING,
                  "min_fragment_px": FRAGMENTS, "gap_close_px": GAPS, "skeletonize": True}
         if not args.merge else
@@ -178,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         "best_over_all_folds": best,
         "top_settings_over_all_folds": top,
+        # Does the predicted intercept follow the true one across micrographs (slope 1)?
+        "per_micrograph_fit": {
+            "slope": round(float(np.polyfit(per_group["heyn_true_px"], per_group["heyn_pred_px"], 1)[0]), 3),
+            "correlation": round(float(np.corrcoef(per_group["heyn_true_px"], per_group["heyn_pred_px"])[0, 1]), 3),
+        },
         "per_micrograph": per_group[["group", "heyn_true_px", "heyn_pred_px", "heyn_rel_error"]]
         .round(4).to_dict(orient="records"),
         "seconds": round(time.perf_counter() - start, 1),

@@ -400,6 +400,7 @@ def run_release(recipe: dict[str, Any], out: Path, cv_dir: Path | None, *, resum
     (a recipe with ``"publish": false`` is only trained: a stage another one fine-tunes)."""
     evaluation = cv_evaluation(cv_dir) if cv_dir else {}
     if recipe.get("post_choice") == "nested_cv" and cv_dir is not None:
+        # Before training: a missing post_cv.json stops the release before the hour of work.
         recipe, entry = nested_post_choice(recipe, cv_dir)
         evaluation.update(entry)
     pairs = tbm_pairs() + extra_pairs(recipe)
