@@ -71,13 +71,23 @@ def grid(adaptive: bool = False, merge: bool = False, up_to: float = THRESHOLDS[
              "min_grain_size": m}
             for t, c, f, g, m in itertools.product(MERGE_THRESHOLDS, CLOSING, (0, 8), GAPS, MERGE_SIZES)
         ]
-    levels = [{"threshold": t} for t in THRESHOLDS if t <= up_to + 1e-9]
+    levels = [{"threshold": t} for t in grid_axes(up_to=up_to)["threshold"]]
     if adaptive:
         levels += [dict(a) for a in ADAPTIVE]
     return [
         {**level, "closing_radius": c, "min_fragment_px": f, "gap_close_px": g}
         for level, c, f, g in itertools.product(levels, CLOSING, FRAGMENTS, GAPS)
     ]
+
+
+def grid_axes(adaptive: bool = False, merge: bool = False, up_to: float = THRESHOLDS[-1]) -> dict:
+    """The values :func:`grid` combines, for the report."""
+    if merge:
+        return {"threshold": MERGE_THRESHOLDS, "closing_radius": CLOSING, "min_fragment_px": (0, 8),
+                "gap_close_px": GAPS, "min_grain_size": MERGE_SIZES, "skeletonize": True}
+    return {"threshold": [t for t in THRESHOLDS if t <= up_to + 1e-9],
+            "adaptive": ADAPTIVE if adaptive else (), "closing_radius": CLOSING,
+            "min_fragment_px": FRAGMENTS, "gap_close_px": GAPS, "skeletonize": True}
 
 
 def to_config(setting: dict) -> PostprocessConfig:
@@ -169,12 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             "with the lowest mean relative Heyn error on the other folds' micrographs is applied "
             "to it (nested: a micrograph never takes part in choosing its own setting)"
         ),
-        "grid": {"threshold": [t for t in THRESHOLDS if t <= args.thresholds_up_to + 1e-9], "adaptive": ADAPTIVE if args.adaptive else (),
-                 "closing_radius": CLOSING,
-                 "min_fragment_px": FRAGMENTS, "gap_close_px": GAPS, "skeletonize": True}
-        if not args.merge else
-        {"threshold": MERGE_THRESHOLDS, "closing_radius": CLOSING, "min_fragment_px": (0, 8),
-         "gap_close_px": GAPS, "min_grain_size": MERGE_SIZES, "skeletonize": True},
+        "grid": grid_axes(args.adaptive, args.merge, args.thresholds_up_to),
         "nested_cv": {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()},
         "chosen_per_fold": {str(k): v for k, v in chosen.items()},
         "cv_with_validation_threshold": {
