@@ -2,7 +2,7 @@
 
 Sub-commands::
 
-    grainseg predict IMAGE... [--model M.safetensors ...] --out DIR [--pixel-size-um S]
+    grainseg predict IMAGE... [--model M.safetensors ... | --ensemble] --out DIR [--pixel-size-um S]
                      [--threshold T] [--post-config post.json] [--tta flips] [--tile N]
     grainseg stats BOUNDARY_PNG [--pixel-size-um S] [--out DIR]
     grainseg export-dataset IMAGES_DIR LABELS_DIR --out DIR [--size 256] [--split by_image]
@@ -74,9 +74,20 @@ def _post_config(path: str | None, threshold: float | None, recommended: Any = N
         raise ConfigError(f"invalid post-processing options: {exc}") from exc
 
 
-def _model_paths(given: list[str] | None) -> list[Path]:
+def _model_paths(given: list[str] | None, ensemble: bool = False) -> list[Path]:
     from grainseg_core.inference import DEFAULT_MODEL_PATH
+    from grainseg_core.zoo import models_dir, recommended_ensemble
 
+    if ensemble:
+        if given:
+            raise InputError("give either --ensemble or --model, not both.")
+        members = recommended_ensemble()
+        if not members:
+            raise ModelError(
+                f"the model zoo {models_dir()} has no ensemble partner of the default model "
+                "(a card with the role 'ensemble'); repeat --model to average models of your own."
+            )
+        return [e.path for e in members]
     if given:
         return [Path(p) for p in given]
     if not DEFAULT_MODEL_PATH.is_file():
@@ -102,7 +113,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         )
     models = [
         load_model(p, device=args.device, precision=args.precision)
-        for p in _model_paths(args.model)
+        for p in _model_paths(args.model, args.ensemble)
     ]
     post = _post_config(
         args.post_config, args.threshold,
@@ -235,6 +246,9 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", action="append", metavar="PATH",
                    help="A .safetensors model (with its .json card); repeat for an ensemble. "
                    "Default: models/default.safetensors.")
+    p.add_argument("--ensemble", action="store_true",
+                   help="Average the zoo's default model with its ensemble partner: the most "
+                   "accurate grain sizes, one more network pass per image.")
     p.add_argument("--out", required=True, metavar="DIR", help="Output folder (created).")
     p.add_argument("--pixel-size-um", type=float, default=None, metavar="UM",
                    help="Micrometres per pixel (default: from the image metadata, if any).")

@@ -7,7 +7,11 @@ Each model is ``<name>.safetensors`` + ``<name>.json`` (its card). A card may na
     the model the dashboard and CLI use when none is chosen;
 ``"compare_bce"``, ``"compare_topo"``
     the pair trained identically but for the loss (BCE vs BCE + TopoLoss), shown
-    side by side on the comparison page.
+    side by side on the comparison page;
+``"ensemble"``
+    a partner of the default model: the two averaged (an ensemble) measure grain sizes
+    more accurately than either alone, at the cost of one more network pass
+    (:func:`recommended_ensemble`).
 
 Reading the zoo only reads JSON cards; weights load later through
 :func:`grainseg_core.inference.load_model`.
@@ -30,6 +34,7 @@ __all__ = [
     "find_model",
     "default_model",
     "comparison_pair",
+    "recommended_ensemble",
 ]
 
 _REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -122,3 +127,18 @@ def comparison_pair(path: str | os.PathLike | None = None) -> tuple[ZooEntry, Zo
     if "compare_bce" in by_role and "compare_topo" in by_role:
         return by_role["compare_bce"], by_role["compare_topo"]
     return None
+
+
+def recommended_ensemble(path: str | os.PathLike | None = None) -> list[ZooEntry]:
+    """Return the default model followed by its ensemble partners (role ``"ensemble"``).
+
+    An empty list when the zoo has no partner: then there is no ensemble to recommend.
+
+    Examples
+    --------
+    >>> recommended_ensemble("/nonexistent")
+    []
+    """
+    entries = list_models(path)
+    partners = [e for e in entries[1:] if "ensemble" in e.roles]
+    return [entries[0], *partners] if partners else []

@@ -98,6 +98,19 @@ def test_predict_an_ensemble_with_threshold_and_probability(capsys, tmp_path, mo
     assert (out / "steel_uncertainty.tif").is_file()
 
 
+def test_predict_ensemble_takes_the_default_and_its_partner(capsys, tmp_path, model_path, image_path,
+                                                            monkeypatch):
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    for name, roles in (("main", ["default"]), ("partner", ["ensemble"]), ("other", [])):
+        net = build_model("slim_unet", base_width=4, depth=2)
+        save_model(net, zoo / name, card={"zoo": {"roles": roles}})
+    monkeypatch.setenv("GRAINSEG_MODELS_DIR", str(zoo))
+    out = tmp_path / "out"
+    assert cli.main(["predict", str(image_path), "--ensemble", "--out", str(out)]) == 0
+    assert json.loads((out / "steel_summary.json").read_text())["models"] == ["main", "partner"]
+
+
 def test_predict_starts_from_the_post_processing_the_card_recommends(capsys, tmp_path, model_path,
                                                                      image_path, otsu):
     carded = tmp_path / "carded.safetensors"
@@ -159,6 +172,12 @@ def test_predict_errors_are_one_line(capsys, tmp_path, model_path, image_path, m
     monkeypatch.setattr("grainseg_core.inference.DEFAULT_MODEL_PATH", tmp_path / "no.safetensors")
     line = run_error(capsys, ["predict", str(image_path), "--out", out])
     assert "pass --model" in line
+    line = run_error(capsys, ["predict", str(image_path), "--ensemble", "--model", str(model_path),
+                              "--out", out])
+    assert "either --ensemble or --model" in line
+    monkeypatch.setenv("GRAINSEG_MODELS_DIR", str(model_path.parent))  # one model, no partner
+    line = run_error(capsys, ["predict", str(image_path), "--ensemble", "--out", out])
+    assert "no ensemble partner" in line and "repeat --model" in line
 
 
 def test_the_installed_entry_point_prints_one_line_without_traceback(tmp_path, model_path):

@@ -6,7 +6,13 @@ import pytest
 
 from grainseg_core.errors import ModelError
 from grainseg_core.nets import build_model, save_model
-from grainseg_core.zoo import comparison_pair, default_model, find_model, list_models
+from grainseg_core.zoo import (
+    comparison_pair,
+    default_model,
+    find_model,
+    list_models,
+    recommended_ensemble,
+)
 
 
 def _save(folder, name, roles=()):
@@ -25,6 +31,7 @@ def test_lists_models_default_first_and_skips_broken(tmp_path) -> None:
     assert default_model(tmp_path).name == "b"
     assert find_model("a", tmp_path).title == "A"
     assert comparison_pair(tmp_path) is None
+    assert recommended_ensemble(tmp_path) == []
 
 
 def test_comparison_pair_by_roles(tmp_path) -> None:
@@ -40,3 +47,10 @@ def test_errors_name_the_problem(tmp_path) -> None:
     _save(tmp_path, "slim")
     with pytest.raises(ModelError, match="unknown model 'slm'; did you mean 'slim'"):
         find_model("slm", tmp_path)
+
+
+def test_recommended_ensemble_is_the_default_then_its_partners(tmp_path) -> None:
+    _save(tmp_path, "a_partner", roles=["ensemble"])
+    _save(tmp_path, "other")
+    _save(tmp_path, "z_default", roles=["default"])
+    assert [e.name for e in recommended_ensemble(tmp_path)] == ["z_default", "a_partner"]

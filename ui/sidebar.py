@@ -18,7 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from grainseg_core.errors import ModelError
-from grainseg_core.zoo import list_models
+from grainseg_core.zoo import ZooEntry, list_models, recommended_ensemble
 from ui import state
 from ui.cache import load_model_cached
 from ui.errors import logged_message
@@ -147,6 +147,7 @@ def _model_section() -> None:
         "is shown as an uncertainty map.",
     )
     state.set_selected_model_paths([paths[c] for c in chosen])
+    _ensemble_button(chosen)
     with st.expander("Upload a model (.safetensors + .json)"):
         st.file_uploader(
             "Weights and card",
@@ -160,6 +161,40 @@ def _model_section() -> None:
         message = st.session_state.get(_UPLOAD_MSG)
         if message:
             (st.error if message[0] == "error" else st.success)(message[1])
+
+
+def _heyn_error(entry: ZooEntry, key: str) -> float | None:
+    """A held-out Heyn error from a card's evaluation (None when the card has none)."""
+    try:
+        return float(entry.card["evaluation"][key]["summary"]["heyn_mean_rel_error"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _use_models(names: list[str]) -> None:
+    st.session_state[_W_MODELS] = names
+
+
+def _ensemble_button(chosen: list[str]) -> None:
+    """Offer the zoo's recommended ensemble (the default and its partners) when not chosen."""
+    members = recommended_ensemble(state.models_root())
+    names = [e.name for e in members]
+    if not members or chosen == names:
+        return
+    alone = _heyn_error(members[0], "tbm_nested_cv_postprocess")
+    together = _heyn_error(members[-1], "tbm_nested_cv_ensemble")
+    figures = (
+        f" Grain-size (Heyn) error on held-out micrographs: {together:.1%} instead of "
+        f"{alone:.1%} for '{names[0]}' alone." if alone is not None and together is not None else ""
+    )
+    st.button(
+        "Most accurate: ensemble of " + " + ".join(names),
+        key="gs_w_use_ensemble",
+        on_click=_use_models,
+        args=(names,),
+        help=f"Averages the models' boundary probabilities, about {len(names)}x the time of one "
+        f"model.{figures}",
+    )
 
 
 def _pixel_section() -> None:

@@ -149,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         help="highest fixed threshold of the grid (0.75: the grid before TopoLoss models)",
     )
     parser.add_argument(
+        "--ensemble-with", type=Path, action="append", default=[], metavar="CV_DIR",
+        help="average each crop's out-of-fold map with those of another recipe's cv folder "
+        "(same folds; repeatable): the nested-CV estimate of an ensemble, as seed 004's three models",
+    )
+    parser.add_argument(
         "--tta", choices=["none", "flips", "d4"], default="none",
         help="test-time augmentation of the out-of-fold maps (flips: 4 passes, d4: 8)",
     )
@@ -156,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     pairs, probs, folds = out_of_fold_maps(args.cv_dir, args.tta)
+    for other in args.ensemble_with:
+        other_pairs, other_probs, other_folds = out_of_fold_maps(other, args.tta)
+        if [p.name for p in other_pairs] != [p.name for p in pairs] or other_folds != folds:
+            parser.error(f"{other} was cross-validated on other folds than {args.cv_dir}")
+        probs = [a + b for a, b in zip(probs, other_probs)]
+    probs = [p / (1 + len(args.ensemble_with)) for p in probs]
     group_fold = {p.group: k for p, k in zip(pairs, folds)}
     settings = grid(args.adaptive, args.merge, args.thresholds_up_to)
     errors = pd.DataFrame({i: heyn_errors(pairs, probs, s) for i, s in enumerate(settings)})
@@ -174,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline = pd.read_csv(args.cv_dir / "cv_scores.csv")
     report = {
         "tta": args.tta,
+        "ensemble_with": [str(d) for d in args.ensemble_with],
         "protocol": (
             "out-of-fold maps of the zoo.py cv fold models; for each fold the post-processing "
             "with the lowest mean relative Heyn error on the other folds' micrographs is applied "

@@ -12,6 +12,15 @@ each fold, and the release, start from the first stage's model of the same fold)
     python scripts/zoo/post_cv.py --cv-dir runs/zoo/default/cv --out runs/zoo/default/cv/post_cv.json
     python scripts/zoo/zoo.py release --recipe scripts/zoo/recipes/default.json
 
+The default's ensemble partner (``"ensemble_with": "default"``: same stage 1, fine-tuned on
+whole 256-px crops) also needs the nested CV of the two models' averaged maps::
+
+    python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/default_p256.json --folds 5
+    python scripts/zoo/post_cv.py --cv-dir runs/zoo/default_p256/cv --out runs/zoo/default_p256/cv/post_cv.json
+    python scripts/zoo/post_cv.py --cv-dir runs/zoo/default/cv --ensemble-with runs/zoo/default_p256/cv \\
+        --out runs/zoo/default_p256/cv/post_cv_ensemble.json
+    python scripts/zoo/zoo.py release --recipe scripts/zoo/recipes/default_p256.json
+
 ``cv`` trains one model per fold of the TBM micrographs (split **by micrograph**, never
 by patch: crops of one micrograph are all in the held-out fold or all in training) and
 scores each held-out micrograph with its fold's model. ``release`` trains on all the
@@ -395,6 +404,55 @@ def nested_post_choice(recipe: dict[str, Any], cv_dir: Path) -> tuple[dict[str, 
     return chosen, entry
 
 
+ENSEMBLE_PROTOCOL = (
+    "the mean of this model's and its partner's out-of-fold probability maps (the two recipes' "
+    "cv folds are the same), post-processed by nested cross-validation as in "
+    "tbm_nested_cv_postprocess (scripts/zoo/post_cv.py --ensemble-with). In the dashboard and "
+    "the CLI an ensemble takes the post-processing of its first model's card; "
+    "shipped_setting_heyn_mean_rel_error is the ensemble's Heyn error over all folds with the "
+    "partner's (first model's) shipped setting."
+)
+
+
+def ensemble_entry(recipe: dict[str, Any], cv_dir: Path) -> dict[str, Any]:
+    """The card entry of a recipe meant to be averaged with ``recipe["ensemble_with"]``."""
+    partner = recipe["ensemble_with"]
+    path = cv_dir / "post_cv_ensemble.json"
+    shown = cv_dir.relative_to(REPO) if cv_dir.is_relative_to(REPO) else cv_dir
+    command = (
+        f"python scripts/zoo/post_cv.py --cv-dir runs/zoo/{partner}/cv --ensemble-with {shown} "
+        f"--out {shown / path.name}"
+    )
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: the recipe is an ensemble partner; run {command} first.")
+    report = json.loads(path.read_text())
+    shipped = _post_setting(REPO / "models" / f"{partner}.json")
+    as_shipped = [
+        t["heyn_mean_rel_error"] for t in report["top_settings_over_all_folds"]
+        if {k: v for k, v in t.items() if k != "heyn_mean_rel_error"} == shipped
+    ]
+    return {
+        "tbm_nested_cv_ensemble": {
+            "members": [partner, recipe["name"]],
+            "protocol": ENSEMBLE_PROTOCOL,
+            "command": command,
+            "summary": report["nested_cv"],
+            "chosen_per_fold": report["chosen_per_fold"],
+            "per_micrograph_fit": report["per_micrograph_fit"],
+            "shipped_setting": shipped,
+            "shipped_setting_heyn_mean_rel_error": as_shipped[0] if as_shipped else None,
+            "per_micrograph": report["per_micrograph"],
+            "published_peers_mean_rel_error": {"MLOgraphy": 0.1369, "MLOgraphy++": 0.1552},
+        }
+    }
+
+
+def _post_setting(card_path: Path) -> dict[str, Any]:
+    """The grid keys of post_cv.py that a published card's post-processing sets."""
+    post = json.loads(card_path.read_text())["postprocess"]
+    return {k: post[k] for k in ("threshold", "closing_radius", "min_fragment_px", "gap_close_px")}
+
+
 def run_release(recipe: dict[str, Any], out: Path, cv_dir: Path | None, *, resume: bool) -> Path:
     """Train on all the data and publish, with the recipe's cross-validation in the card
     (a recipe with ``"publish": false`` is only trained: a stage another one fine-tunes)."""
@@ -403,6 +461,8 @@ def run_release(recipe: dict[str, Any], out: Path, cv_dir: Path | None, *, resum
         # Before training: a missing post_cv.json stops the release before the hour of work.
         recipe, entry = nested_post_choice(recipe, cv_dir)
         evaluation.update(entry)
+    if recipe.get("ensemble_with") and cv_dir is not None:
+        evaluation.update(ensemble_entry(recipe, cv_dir))
     pairs = tbm_pairs() + extra_pairs(recipe)
     dataset = out / "dataset"
     if not (resume and (dataset / "manifest.json").is_file()):
@@ -416,6 +476,11 @@ def run_release(recipe: dict[str, Any], out: Path, cv_dir: Path | None, *, resum
         f"python scripts/zoo/post_cv.py --cv-dir runs/zoo/{name}/cv --out runs/zoo/{name}/cv/post_cv.json && "
         if recipe.get("post_choice") == "nested_cv" else ""
     )
+    ensemble = (
+        f"python scripts/zoo/post_cv.py --cv-dir runs/zoo/{recipe['ensemble_with']}/cv --ensemble-with "
+        f"runs/zoo/{name}/cv --out runs/zoo/{name}/cv/post_cv_ensemble.json && "
+        if recipe.get("ensemble_with") else ""
+    )
     base = recipe.get("finetune_of")
     first = (
         f"python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/{base}.json --folds "
@@ -424,7 +489,7 @@ def run_release(recipe: dict[str, Any], out: Path, cv_dir: Path | None, *, resum
     )
     command = first + (
         f"python scripts/zoo/zoo.py cv --recipe scripts/zoo/recipes/{name}.json --folds "
-        f"{recipe.get('folds', 5)} && {post_cv}python scripts/zoo/zoo.py release --recipe "
+        f"{recipe.get('folds', 5)} && {post_cv}{ensemble}python scripts/zoo/zoo.py release --recipe "
         f"scripts/zoo/recipes/{name}.json"
     )
     return publish(recipe, run_dir, val_pairs_of(dataset, pairs), evaluation,

@@ -176,3 +176,24 @@ def test_a_card_with_a_bad_recommendation_falls_back_to_the_defaults(
     ), [w.value for w in at.warning]
     assert at.slider(key="seg_w_threshold").value == pytest.approx(0.5)
     assert grains(at) == expected_grains(probs["carded"], PostprocessConfig(), nist)
+
+
+def test_the_recommended_ensemble_is_one_click_away(
+    temp_zoo: Path, app_test, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card_figure = {"summary": {"heyn_mean_rel_error": 0.1}}
+    _copy_model(temp_zoo / "default", tmp_path / "main", zoo={"roles": ["default"]},
+                evaluation={"tbm_nested_cv_postprocess": card_figure})
+    _copy_model(temp_zoo / "alt", tmp_path / "partner", zoo={"roles": ["ensemble"]},
+                evaluation={"tbm_nested_cv_ensemble": {"summary": {"heyn_mean_rel_error": 0.08}}})
+    monkeypatch.setenv("GRAINSEG_MODELS_DIR", str(tmp_path))
+    at = app_test().run()
+    assert at.sidebar.multiselect[0].value == ["main"]
+    button = at.button(key="gs_w_use_ensemble")
+    assert button.label == "Most accurate: ensemble of main + partner"
+    assert "8.0% instead of 10.0%" in button.help
+    button.click().run()
+    assert not at.exception, at.exception
+    assert at.sidebar.multiselect[0].value == ["main", "partner"]
+    assert any("the first of the ensemble" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == "gs_w_use_ensemble"]  # chosen: no offer
