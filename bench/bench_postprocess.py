@@ -12,7 +12,8 @@ closing 10 px, small-grain merge. Reported: median wall time and CPU time of the
 process (``time.process_time``, less sensitive to other jobs on a shared machine)
 of ``postprocess`` over several runs, the median per-step wall times, and the
 quality against the truth (grain counts, ARI, VI, F1 within 3 px) for the plain
-threshold and for the pipeline.
+threshold and for the pipeline; then the time and quality of the pipeline with the
+optional dead-end removal (``prune_dead_ends``) added.
 
 Run: ``.venv/bin/python bench/bench_postprocess.py``
 """
@@ -72,6 +73,8 @@ def main() -> None:
         for name, ms in run_postprocess(prob, TARGET).timings_ms.items():
             steps.setdefault(name, []).append(ms)
     result = run_postprocess(prob, TARGET)
+    pruned = replace(TARGET, prune_dead_ends=True)
+    dead_end_ms = [run_postprocess(prob, pruned).timings_ms["dead_ends"] for _ in range(REPEATS)]
     evaluation = time_calls(
         lambda: evaluate_segmentation(result.boundary, truth, tolerance_px=3), 1, warmup=False
     )
@@ -99,6 +102,9 @@ def main() -> None:
         "quality_pipeline_gap_close_14px": _quality(
             postprocess(prob, replace(TARGET, gap_close_px=14)), truth
         ),
+        # The optional dead-end removal (the default model's card may ask for it).
+        "dead_ends_step_ms_median": round(statistics.median(dead_end_ms), 1),
+        "quality_pipeline_dead_ends": _quality(postprocess(prob, pruned), truth),
         "evaluate_segmentation_ms": round(evaluation.best_s * 1e3, 1),
     }
     print_report(out, machine, indent=2)

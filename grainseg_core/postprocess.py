@@ -24,11 +24,15 @@ option in :class:`PostprocessConfig` asks for it, except the threshold):
    are not bridged. Bridges are 1-px 8-connected lines. Ends are found on the skeleton of the mask
    (the mask itself when thinning is on), so with thick boundaries a gap is
    measured between the centre lines of the two sides.
-6. **Watershed split** of grains with a neck: distance transform of the grains,
+6. **Dead-end removal** (needs thinning): boundary pixels whose 3x3 neighbourhood
+   touches fewer than two grains are dropped: walls that stop inside a grain (after
+   gap closing has had its chance to join them) separate nothing, yet intercept test
+   lines cross them. The grains stay the same; the boundary map agrees with them.
+7. **Watershed split** of grains with a neck: distance transform of the grains,
    markers from its h-maxima (``watershed_h_px``, in px of distance), watershed
    lines added to the boundary. Two touching disks become two grains; a convex
    grain stays whole.
-7. **Small-grain merge**: grains whose equivalent circle diameter (ECD =
+8. **Small-grain merge**: grains whose equivalent circle diameter (ECD =
    ``sqrt(4 area / pi)``) is below ``min_grain_size`` (px, or um with
    ``pixel_size_um``) are merged into the neighbour with which they share the
    longest boundary: the boundary pixels between them are removed (see
@@ -54,6 +58,7 @@ import numpy as np
 from skimage.filters import threshold_otsu
 from skimage.morphology import disk
 
+from grainseg_core._dead_ends import drop_dead_ends
 from grainseg_core._gaps import bridge_gaps
 from grainseg_core._merge import merge_small_grains_mask
 from grainseg_core._skeleton import thin_mask
@@ -76,6 +81,7 @@ __all__ = [
     "remove_fragments",
     "thin_boundary",
     "close_gaps",
+    "remove_dead_ends",
     "split_grains_watershed",
     "merge_small_grains",
 ]
@@ -158,6 +164,8 @@ class PostprocessConfig:
         Longest gap bridged, in pixels (0 = off, at most 256).
     gap_cone_deg : float
         Half-angle of the search cone ahead of a line end, in (0, 90] degrees.
+    prune_dead_ends : bool
+        Drop walls that separate no two grains (needs ``skeletonize``).
     watershed_split : bool
         Split grains with a neck by a watershed of their distance transform.
     watershed_h_px : float
@@ -180,6 +188,7 @@ class PostprocessConfig:
     skeletonize: bool = False
     gap_close_px: float = 0.0
     gap_cone_deg: float = 40.0
+    prune_dead_ends: bool = False
     watershed_split: bool = False
     watershed_h_px: float = 2.0
     min_grain_size: float = 0.0
@@ -196,6 +205,11 @@ class PostprocessConfig:
             _check_radius(getattr(self, name), name)
         _check_gap(self.gap_close_px, "gap_close_px")
         _check_cone(self.gap_cone_deg, "gap_cone_deg")
+        if self.prune_dead_ends and not self.skeletonize:
+            raise InputError(
+                "prune_dead_ends needs 1-px boundaries: set skeletonize=True too (inside a "
+                "thick wall no pixel touches a grain, so dead ends cannot be told apart)."
+            )
         _check_nonneg(self.watershed_h_px, "watershed_h_px", positive=True)
         _check_nonneg(self.min_grain_size, "min_grain_size")
         if self.min_grain_size_unit not in MIN_SIZE_UNITS:
@@ -459,6 +473,34 @@ def close_gaps(boundary: Any, *, max_gap_px: float, cone_deg: float = 40.0) -> n
     return bridge_gaps(mask, skeleton, max_gap_px=float(max_gap_px), cone_deg=float(cone_deg))[0]
 
 
+def remove_dead_ends(boundary: Any) -> np.ndarray:
+    """Drop the walls of a boundary map that separate no two grains.
+
+    The mask is thinned first (:func:`thin_boundary`). A boundary pixel stays when its
+    3x3 neighbourhood touches two different grains (4-connected, the frame closing
+    them); a wall that stops inside a grain has that grain on both sides and goes
+    whole, the junction it leaves from stays. Grains are unchanged.
+
+    Parameters
+    ----------
+    boundary : bool (M, N)
+
+    Returns
+    -------
+    bool (M, N)
+        The thinned ``boundary`` without its dead ends.
+
+    Examples
+    --------
+    >>> b = np.zeros((9, 12), bool); b[:, 6] = True; b[4, 1:6] = True  # a wall + a dead end
+    >>> out = remove_dead_ends(b)
+    >>> int(out[:, 6].sum()), int(out[4, 1:6].sum())
+    (9, 0)
+    """
+    mask = as_boundary_mask(boundary, "boundary")
+    return drop_dead_ends(thin_mask(mask))[0]
+
+
 def split_grains_watershed(boundary: Any, *, h_px: float = 2.0) -> np.ndarray:
     """Split grains that have a neck, with watershed lines of their distance map.
 
@@ -626,6 +668,9 @@ def _run_steps(
             mask, skeleton, max_gap_px=config.gap_close_px, cone_deg=config.gap_cone_deg
         )
         lap("gap_close")
+    if config.prune_dead_ends:
+        mask = drop_dead_ends(np.ascontiguousarray(mask))[0]
+        lap("dead_ends")
     if config.watershed_split:
         mask = split_necks(mask, config.watershed_h_px)
         lap("watershed")

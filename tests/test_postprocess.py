@@ -16,6 +16,7 @@ from grainseg_core.postprocess import (
     merge_small_grains,
     open_close,
     postprocess,
+    remove_dead_ends,
     remove_fragments,
     run_postprocess,
     split_grains_watershed,
@@ -94,6 +95,7 @@ def plant_gaps(boundary: np.ndarray, lengths, seed=0, min_sep=18):
         ({"watershed_h_px": 0}, "watershed_h_px must be a finite number > 0"),
         ({"min_grain_size": float("nan")}, "min_grain_size must be a finite number"),
         ({"min_grain_size_unit": "nm"}, "unknown min_grain_size_unit 'nm'"),
+        ({"prune_dead_ends": True}, "prune_dead_ends needs 1-px boundaries: set skeletonize=True"),
     ],
 )
 def test_config_validation(kwargs, match):
@@ -584,3 +586,81 @@ def test_thinning_in_a_forked_child_after_the_parent_used_the_threads():
     with mp.get_context("fork").Pool(1) as pool:
         result = pool.apply_async(_skeletonize_halves, (mask, 2 * _SEAM_MARGIN, _SEAM_MARGIN))
         np.testing.assert_array_equal(result.get(timeout=60), mask)
+
+
+# ---------------------------------------------------------- dead ends
+
+
+def plant_spurs(skel: np.ndarray, n: int, seed=0) -> np.ndarray:
+    """Add ``n`` straight walls of 4-12 px that leave a wall and stop inside a grain."""
+    rng = np.random.default_rng(seed)
+    out = skel.copy()
+    planted = 0
+    for r, c in rng.permutation(np.argwhere(skel)):
+        dr, dc = [(0, 1), (1, 0), (0, -1), (-1, 0)][rng.integers(4)]
+        length = int(rng.integers(4, 13))
+        path = [(r + dr * k, c + dc * k) for k in range(1, length + 1)]
+        if not all(3 <= y < skel.shape[0] - 3 and 3 <= x < skel.shape[1] - 3 for y, x in path):
+            continue
+        # Clear of every wall but the one it leaves from (none within 2 px beyond step 2).
+        if any(out[y - 2:y + 3, x - 2:x + 3].any() for y, x in path[2:]) or out[path[0]]:
+            continue
+        for y, x in path:
+            out[y, x] = True
+        planted += 1
+        if planted == n:
+            return out
+    raise AssertionError("test setup: not enough spur sites")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dead_end_removal_takes_off_planted_spurs_and_nothing_else(seed):
+    skel = thin_boundary(voronoi_boundary(seed=seed))
+    spurred = plant_spurs(skel, 6, seed=seed)
+    assert spurred.sum() > skel.sum() + 6 * 3
+    cleaned = remove_dead_ends(spurred)
+    assert np.array_equal(cleaned, skel)  # every wall kept, every spur gone
+    assert n_grains(cleaned) == n_grains(spurred)
+    # Heyn: spurs shorten the intercept (more crossings); removal gives the clean one back.
+    from grainseg_core.evaluation import intercept_counts
+
+    assert intercept_counts(spurred)[1] > intercept_counts(skel)[1]
+    assert intercept_counts(cleaned) == intercept_counts(skel)
+
+
+def test_dead_end_removal_drops_walls_left_open_by_a_gap():
+    b = thin_boundary(voronoi_boundary(seed=4))
+    _, cut, _ = plant_gaps(b, [3], seed=4)
+    cleaned = remove_dead_ends(cut)
+    assert n_grains(cleaned) == n_grains(cut)  # the grains the open wall did not close
+    assert (cleaned & ~cut).sum() == 0 and cleaned.sum() < cut.sum() - 3
+    # The pipeline closes gaps first: a bridged wall separates grains again and stays.
+    prob = np.where(cut, 0.9, 0.1).astype(np.float32)
+    both = run_postprocess(prob, PostprocessConfig(skeletonize=True, gap_close_px=6, prune_dead_ends=True))
+    assert both.n_grains == n_grains(b) and "dead_ends" in both.timings_ms
+    assert both.boundary.sum() >= b.sum() - 3
+
+
+def test_dead_end_removal_of_empty_full_and_frame_walls():
+    assert not remove_dead_ends(np.zeros((8, 8), bool)).any()
+    assert remove_dead_ends(np.ones((8, 8), bool)).all()
+    wall = np.zeros((9, 9), bool)
+    wall[4, :] = True  # frame to frame: two grains, kept
+    assert np.array_equal(remove_dead_ends(wall), wall)
+    wall[5:, 4] = True  # from the wall to the frame: splits the lower grain, kept
+    assert np.array_equal(remove_dead_ends(wall), wall)
+
+
+def test_dead_end_removal_never_changes_the_grains_of_random_noisy_masks():
+    # Thinned dense noise has thick spots and corner contacts: removing every pixel that
+    # sees one grain changed the grains of 96 of 100 such masks (two-pixel walls joined
+    # grains, pixels meeting a grain only at a corner became grains of their own).
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        thin = thin_boundary(rng.random((64, 64)) < rng.uniform(0.3, 0.8))
+        old = label(~thin, connectivity=1)
+        new = label(~remove_dead_ends(thin), connectivity=1)
+        grain = old > 0
+        # The same grains: old and new labels map one to one on the old grain pixels.
+        pairs = np.unique(np.c_[old[grain], new[grain]], axis=0)
+        assert len(pairs) == old.max() == new.max()

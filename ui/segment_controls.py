@@ -1,7 +1,7 @@
 """The Segment page's post-processing controls, started from the chosen model's card.
 
 The controls (threshold, closing, gap closing, minimum grain size, edge grains,
-skeletonising, test-time augmentation) get their values from the session before they are
+skeletonising, dead-end removal, test-time augmentation) get their values from the session before they are
 drawn, never through a widget's ``value=`` (Streamlit would keep a keyed widget's old
 value, and warns when both are given):
 
@@ -39,6 +39,7 @@ def _control_values(post: PostprocessConfig) -> dict[str, object]:
         "seg_w_min_unit": "µm" if post.min_grain_size_unit == "um" else "px",
         "seg_w_edge": bool(post.exclude_edge_grains),
         "seg_w_skeleton": bool(post.skeletonize),
+        "seg_w_dead_ends": bool(post.prune_dead_ends),
     }
 
 
@@ -114,6 +115,13 @@ def postprocess_controls() -> tuple[PostprocessConfig | None, str]:
         key="seg_w_skeleton",
         help="Thin the boundaries to 1-pixel lines.",
     )
+    dead_ends = st.toggle(
+        "Remove dead ends",
+        key="seg_w_dead_ends",
+        disabled=not skeleton,
+        help="Drop walls that stop inside a grain: they separate no two grains, yet "
+        "intercept lines cross them (the grains stay the same). Needs skeletonised boundaries.",
+    )
     st.button(
         "Reset to these defaults",
         on_click=_set_controls,
@@ -142,6 +150,7 @@ def postprocess_controls() -> tuple[PostprocessConfig | None, str]:
             min_grain_size_unit="um" if unit == "µm" else "px",
             exclude_edge_grains=bool(edge),
             skeletonize=bool(skeleton),
+            prune_dead_ends=bool(dead_ends and skeleton),
         )
         state.set_postprocess_config(post, defaults_key=defaults.key)
     return post, tta

@@ -426,7 +426,8 @@ def ensemble_entry(recipe: dict[str, Any], cv_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SystemExit(f"{path} is missing: the recipe is an ensemble partner; run {command} first.")
     report = json.loads(path.read_text())
-    shipped = _post_setting(REPO / "models" / f"{partner}.json")
+    post = json.loads((REPO / "models" / f"{partner}.json").read_text())["postprocess"]
+    shipped = {k: post[k] for k in report["best_over_all_folds"]}  # the grid's keys
     as_shipped = [
         t["heyn_mean_rel_error"] for t in report["top_settings_over_all_folds"]
         if {k: v for k, v in t.items() if k != "heyn_mean_rel_error"} == shipped
@@ -445,12 +446,6 @@ def ensemble_entry(recipe: dict[str, Any], cv_dir: Path) -> dict[str, Any]:
             "published_peers_mean_rel_error": {"MLOgraphy": 0.1369, "MLOgraphy++": 0.1552},
         }
     }
-
-
-def _post_setting(card_path: Path) -> dict[str, Any]:
-    """The grid keys of post_cv.py that a published card's post-processing sets."""
-    post = json.loads(card_path.read_text())["postprocess"]
-    return {k: post[k] for k in ("threshold", "closing_radius", "min_fragment_px", "gap_close_px")}
 
 
 def run_release(recipe: dict[str, Any], out: Path, cv_dir: Path | None, *, resume: bool) -> Path:

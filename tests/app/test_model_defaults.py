@@ -197,3 +197,27 @@ def test_the_recommended_ensemble_is_one_click_away(
     assert at.sidebar.multiselect[0].value == ["main", "partner"]
     assert any("the first of the ensemble" in c.value for c in at.caption)
     assert not [b for b in at.button if b.key == "gs_w_use_ensemble"]  # chosen: no offer
+
+
+def test_dead_end_removal_toggle_reaches_the_grain_figures(zoo_env, app_test, nist, probs) -> None:
+    def shown_g(at) -> str:
+        return next(m.value for m in at.metric if m.label == "ASTM G")
+
+    def core_g(post: PostprocessConfig) -> str:
+        result = resegment(probs["carded"], post=post, pixel_size_um=nist.pixel_size_um)
+        return f"{result.summary()['astm_g']:.2f}"
+
+    at = app_test().run()
+    assert at.toggle(key="seg_w_dead_ends").value is False  # the card does not ask for it
+    pruned = PostprocessConfig(**{**CARD_POST, "prune_dead_ends": True})
+    assert core_g(pruned) != core_g(RECOMMENDED)  # the sample's map has dead ends
+    at.toggle(key="seg_w_dead_ends").set_value(True).run()
+    assert not at.exception, at.exception
+    assert shown_g(at) == core_g(pruned)
+    assert grains(at) == expected_grains(probs["carded"], RECOMMENDED, nist)  # same grains
+    # Without thinning there are no 1-px walls to prune: the toggle is greyed out and off.
+    at.toggle(key="seg_w_skeleton").set_value(False).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.toggle(key="seg_w_dead_ends").disabled
+    unthinned = PostprocessConfig(**{**CARD_POST, "skeletonize": False})
+    assert shown_g(at) == core_g(unthinned)
