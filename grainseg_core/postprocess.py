@@ -25,8 +25,8 @@ option in :class:`PostprocessConfig` asks for it, except the threshold):
    (the mask itself when thinning is on), so with thick boundaries a gap is
    measured between the centre lines of the two sides.
 6. **Dead-end removal** (needs thinning): boundary pixels whose 3x3 neighbourhood
-   touches fewer than two grains are dropped: walls that stop inside a grain (after
-   gap closing has had its chance to join them) separate nothing, yet intercept test
+   touches only one grain are dropped: walls that stop inside a grain (after gap
+   closing has had its chance to join them) separate nothing, yet intercept test
    lines cross them. The grains stay the same; the boundary map agrees with them.
 7. **Watershed split** of grains with a neck: distance transform of the grains,
    markers from its h-maxima (``watershed_h_px``, in px of distance), watershed
@@ -476,10 +476,11 @@ def close_gaps(boundary: Any, *, max_gap_px: float, cone_deg: float = 40.0) -> n
 def remove_dead_ends(boundary: Any) -> np.ndarray:
     """Drop the walls of a boundary map that separate no two grains.
 
-    The mask is thinned first (:func:`thin_boundary`). A boundary pixel stays when its
-    3x3 neighbourhood touches two different grains (4-connected, the frame closing
-    them); a wall that stops inside a grain has that grain on both sides and goes
-    whole, the junction it leaves from stays. Grains are unchanged.
+    The mask is thinned first (:func:`thin_boundary`). A boundary pixel goes when its
+    3x3 neighbourhood touches only one grain (4-connected, the frame closing them); a
+    wall that stops inside a grain has that grain on both sides and goes whole, the
+    junction it leaves from stays. Grains are unchanged (pixels whose removal would
+    join two grains or make a new one stay).
 
     Parameters
     ----------

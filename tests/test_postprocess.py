@@ -636,7 +636,8 @@ def test_dead_end_removal_drops_walls_left_open_by_a_gap():
     assert (cleaned & ~cut).sum() == 0 and cleaned.sum() < cut.sum() - 3
     # The pipeline closes gaps first: a bridged wall separates grains again and stays.
     prob = np.where(cut, 0.9, 0.1).astype(np.float32)
-    both = run_postprocess(prob, PostprocessConfig(skeletonize=True, gap_close_px=6, prune_dead_ends=True))
+    config = PostprocessConfig(skeletonize=True, gap_close_px=6, prune_dead_ends=True)
+    both = run_postprocess(prob, config)
     assert both.n_grains == n_grains(b) and "dead_ends" in both.timings_ms
     assert both.boundary.sum() >= b.sum() - 3
 

@@ -1,9 +1,9 @@
 """The Segment page's post-processing controls, started from the chosen model's card.
 
 The controls (threshold, closing, gap closing, minimum grain size, edge grains,
-skeletonising, dead-end removal, test-time augmentation) get their values from the session before they are
-drawn, never through a widget's ``value=`` (Streamlit would keep a keyed widget's old
-value, and warns when both are given):
+skeletonising, dead-end removal, test-time augmentation) get their values from the
+session before they are drawn, never through a widget's ``value=`` (Streamlit would keep
+a keyed widget's old value, and warns when both are given):
 
 - a new model choice (another :attr:`~ui.postprocess_defaults.PostDefaults.key`) starts
   them from that model's card (:func:`ui.state.postprocess_defaults`);

@@ -305,7 +305,9 @@ def render_publish(info: RunInfo) -> None:
             title = st.text_input("Title", value="", key="tr_pub_title")
             description = st.text_area("Description", value="", key="tr_pub_desc")
             roles = st.multiselect(
-                "Zoo roles", ["default", "ensemble", "compare_bce", "compare_topo"], key="tr_pub_roles",
+                "Zoo roles",
+                ["default", "ensemble", "compare_bce", "compare_topo"],
+                key="tr_pub_roles",
                 help="default: used when no model is chosen; ensemble: averaged with the default "
                 "for the sidebar's 'Most accurate' choice; compare_bce / compare_topo: the "
                 "Compare page's pair.",

@@ -410,7 +410,7 @@ ENSEMBLE_PROTOCOL = (
     "tbm_nested_cv_postprocess (scripts/zoo/post_cv.py --ensemble-with). In the dashboard and "
     "the CLI an ensemble takes the post-processing of its first model's card; "
     "shipped_setting_heyn_mean_rel_error is the ensemble's Heyn error over all folds with the "
-    "partner's (first model's) shipped setting."
+    "shipped setting of its first model (the model named in ensemble_with)."
 )
 
 
