@@ -20,6 +20,7 @@ Reading the zoo only reads JSON cards; weights load later through
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,16 +130,25 @@ def comparison_pair(path: str | os.PathLike | None = None) -> tuple[ZooEntry, Zo
     return None
 
 
-def recommended_ensemble(path: str | os.PathLike | None = None) -> list[ZooEntry]:
+def recommended_ensemble(
+    path: str | os.PathLike | None = None, *, entries: Sequence[ZooEntry] | None = None
+) -> list[ZooEntry]:
     """Return the default model followed by its ensemble partners (role ``"ensemble"``).
 
     An empty list when the zoo has no partner: then there is no ensemble to recommend.
+
+    Parameters
+    ----------
+    path : path, optional
+        The zoo folder (see :func:`models_dir`).
+    entries : sequence of ZooEntry, optional
+        The zoo as :func:`list_models` gave it (default first), to save reading it again.
 
     Examples
     --------
     >>> recommended_ensemble("/nonexistent")
     []
     """
-    entries = list_models(path)
+    entries = list_models(path) if entries is None else list(entries)
     partners = [e for e in entries[1:] if "ensemble" in e.roles]
     return [entries[0], *partners] if partners else []

@@ -54,3 +54,4 @@ def test_recommended_ensemble_is_the_default_then_its_partners(tmp_path) -> None
     _save(tmp_path, "other")
     _save(tmp_path, "z_default", roles=["default"])
     assert [e.name for e in recommended_ensemble(tmp_path)] == ["z_default", "a_partner"]
+    assert recommended_ensemble(entries=list_models(tmp_path)) == recommended_ensemble(tmp_path)

@@ -109,9 +109,8 @@ def _on_model_upload() -> None:
     st.session_state[_UPLOAD_MSG] = ("success", f"Model '{model.name}' loaded and selected.")
 
 
-def _model_options() -> tuple[list[str], dict[str, Path], dict[str, str]]:
+def _model_options(entries: list[ZooEntry]) -> tuple[list[str], dict[str, Path], dict[str, str]]:
     """Option labels, label -> path, label -> display title."""
-    entries = list_models(state.models_root())
     paths: dict[str, Path] = {}
     titles: dict[str, str] = {}
     for e in entries:
@@ -125,7 +124,8 @@ def _model_options() -> tuple[list[str], dict[str, Path], dict[str, str]]:
 
 
 def _model_section() -> None:
-    options, paths, titles = _model_options()
+    entries = list_models(state.models_root())
+    options, paths, titles = _model_options(entries)
     if not options:
         st.info(
             f"No model in the zoo: {state.models_root()} holds no <name>.safetensors + "
@@ -147,7 +147,7 @@ def _model_section() -> None:
         "is shown as an uncertainty map.",
     )
     state.set_selected_model_paths([paths[c] for c in chosen])
-    _ensemble_button(chosen)
+    _ensemble_button(chosen, recommended_ensemble(entries=entries))
     with st.expander("Upload a model (.safetensors + .json)"):
         st.file_uploader(
             "Weights and card",
@@ -175,9 +175,8 @@ def _use_models(names: list[str]) -> None:
     st.session_state[_W_MODELS] = names
 
 
-def _ensemble_button(chosen: list[str]) -> None:
+def _ensemble_button(chosen: list[str], members: list[ZooEntry]) -> None:
     """Offer the zoo's recommended ensemble (the default and its partners) when not chosen."""
-    members = recommended_ensemble(state.models_root())
     names = [e.name for e in members]
     if not members or chosen == names:
         return
