@@ -19,8 +19,9 @@ Prints one JSON object:
   first upload and the median of the others are reported.
 - ``slider_to_update_s``: one step of the threshold slider (keyboard, from the card's
   threshold) -> the new overlay image loaded and the new grain count shown (median of
-  several steps; timed in the page from the ``keydown``), and the CPU seconds per step of the server and of the browser
-  (Playwright's driver + Chromium), which share the machine's cores.
+  several steps; timed in the page from the ``keydown``), and the CPU seconds per step of
+  the server and of the browser (Playwright's driver + Chromium), which share the
+  machine's cores.
 - ``server_script_runs_apptest``: the page's script runs alone (AppTest, no browser, no
   websocket): upload -> result (two images the server has not seen) and slider -> rerun.
 - ``server_breakdown_s``: the same work as direct calls in this process (network,

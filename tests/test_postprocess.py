@@ -653,9 +653,9 @@ def test_dead_end_removal_of_empty_full_and_frame_walls():
 
 
 def test_dead_end_removal_never_changes_the_grains_of_random_noisy_masks():
-    # Thinned dense noise has thick spots and corner contacts: removing every pixel that
-    # sees one grain changed the grains of 96 of 100 such masks (two-pixel walls joined
-    # grains, pixels meeting a grain only at a corner became grains of their own).
+    # Thinned dense noise has thick spots and corner contacts, where removing every pixel
+    # that sees one grain would change the grains (two-pixel walls joining grains, pixels
+    # meeting a grain only at a corner becoming grains of their own).
     rng = np.random.default_rng(5)
     for _ in range(60):
         thin = thin_boundary(rng.random((64, 64)) < rng.uniform(0.3, 0.8))
